@@ -1,0 +1,245 @@
+/*
+ * ptl.h - the C ABI of pocketflow-throttled.
+ *
+ * Many components (threads, processes, hosts) share one API quota through a named
+ * *limiter* that enforces, together:
+ *   - concurrency: at most max_concurrent permits held at any instant;
+ *   - throughput:  at most max_per_window grants in any interval of window_seconds
+ *                  (a strict sliding window, boundaries included);
+ *   - weighted throughput (optional): at most max_cost_per_window cost units granted
+ *                  in any window.
+ *
+ * Conventions
+ *   - Opaque handles. Every fallible call returns an int status: PTL_OK (0) or a
+ *     negative PTL_E* code; ptl_last_error() then says exactly what was wrong.
+ *   - Config structs carry struct_size first and have an _init function that fills
+ *     defaults; always call it before setting fields.
+ *   - Out-structs (ptl_limiter_stats): the caller sets struct_size; the library fills
+ *     only what fits.
+ *   - Every ptl_registry* argument may be NULL, meaning the process default registry,
+ *     whose backend comes from the environment variable PTL_REGISTRY_URI (default
+ *     "local:").
+ *   - No call aborts the process on bad input; all functions are thread-safe.
+ *
+ * The pattern:
+ *
+ *   ptl_limiter_config cfg;
+ *   ptl_limiter_config_init(&cfg);
+ *   cfg.max_concurrent = 10;
+ *   cfg.max_per_window = 60;                       // per cfg.window_seconds = 60
+ *   ptl_registry_register(NULL, "openai", &cfg, 0);   // once, at start-up
+ *
+ *   ptl_limiter *lim;  ptl_permit permit;            // anywhere, any thread
+ *   ptl_registry_get(NULL, "openai", &lim);
+ *   if (ptl_acquire(lim, -1, &permit) == PTL_OK) {
+ *     call_openai(item);
+ *     ptl_release(lim, permit);
+ *   }
+ *   ptl_limiter_unref(lim);
+ */
+#ifndef POCKETFLOW_THROTTLED_PTL_H
+#define POCKETFLOW_THROTTLED_PTL_H
+
+#include <stdint.h>
+
+#if defined(_WIN32)
+#define PTL_API
+#else
+#define PTL_API __attribute__((visibility("default")))
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- version --------------------------------------------------------------------- */
+
+#define PTL_VERSION_MAJOR 0
+#define PTL_VERSION_MINOR 1
+#define PTL_VERSION_PATCH 0
+#define PTL_VERSION_NUMBER \
+  ((PTL_VERSION_MAJOR << 16) | (PTL_VERSION_MINOR << 8) | PTL_VERSION_PATCH)
+
+/* The version of the loaded library: (major << 16) | (minor << 8) | patch.
+ * Compare with PTL_VERSION_NUMBER to detect a header/library mismatch. */
+PTL_API uint32_t ptl_version(void);
+
+/* The same version as "major.minor.patch"; a static string, never NULL. */
+PTL_API const char *ptl_version_string(void);
+
+/* ---- status codes ---------------------------------------------------------------- */
+
+#define PTL_OK 0
+#define PTL_EINVAL (-1)        /* bad argument or config */
+#define PTL_ENOTFOUND (-2)     /* no such limiter, ticket or entry */
+#define PTL_EEXIST (-3)        /* a limiter of that name exists already */
+#define PTL_ETIMEDOUT (-4)     /* the acquire's timeout passed before a grant */
+#define PTL_EAGAIN (-5)        /* try-acquire: no capacity now */
+#define PTL_ECANCELED (-6)     /* the acquire was cancelled */
+#define PTL_EBACKEND (-7)      /* shared-memory or Redis backend failure */
+#define PTL_ECLOSED (-8)       /* the limiter or registry was closed */
+#define PTL_ENOMEM (-9)        /* out of memory */
+#define PTL_ERATELIMITED (-10) /* returned by user callbacks: upstream said 429 */
+#define PTL_EINTERNAL (-99)    /* a bug in the library; please report it */
+
+/* The symbolic name of a status code ("PTL_EINVAL"), or "PTL_UNKNOWN". Never NULL. */
+PTL_API const char *ptl_status_name(int status);
+
+/* The message of the last failed call on this thread, naming the problem; "" if none.
+ * Never NULL. Valid until the next ptl_* call on the same thread. */
+PTL_API const char *ptl_last_error(void);
+
+/* ---- types ----------------------------------------------------------------------- */
+
+typedef struct ptl_registry ptl_registry; /* opaque */
+typedef struct ptl_limiter ptl_limiter;   /* opaque, reference counted */
+typedef uint64_t ptl_permit;              /* value handle; 0 is never a valid permit */
+
+typedef struct ptl_limiter_config {
+  uint32_t struct_size;         /* sizeof(ptl_limiter_config), set by ptl_limiter_config_init */
+  uint32_t max_concurrent;      /* >= 1 */
+  uint64_t max_per_window;      /* 0 = no throughput limit */
+  double window_seconds;        /* finite, > 0 */
+  uint64_t max_cost_per_window; /* 0 = no weighted limit */
+} ptl_limiter_config;
+
+/* Fills cfg with the defaults (max_concurrent 5, max_per_window 0, window_seconds 60.0,
+ * max_cost_per_window 0) and sets struct_size. Does nothing if cfg is NULL. */
+PTL_API void ptl_limiter_config_init(ptl_limiter_config *cfg);
+
+typedef struct ptl_limiter_stats {
+  uint32_t struct_size; /* set by the caller to sizeof(ptl_limiter_stats) */
+  ptl_limiter_config config;
+  uint32_t in_flight, waiting;
+  uint64_t current_window_count, current_window_cost; /* exact, evicted at the time of the call */
+  uint64_t total_acquired, total_timeouts, total_cancelled, total_rejected;
+  uint64_t total_wait_ns; /* summed over every acquire that had to wait */
+} ptl_limiter_stats;
+
+/* ---- registries ------------------------------------------------------------------ */
+
+#define PTL_REPLACE 1u /* ptl_registry_register: reconfigure an existing limiter in place */
+
+/* Opens a registry. "local:" makes a new private in-process registry, independent of
+ * the default one. "shm://NAME" and "redis://HOST:PORT" select the shared backends.
+ * Unknown schemes are PTL_EINVAL; an unreachable server is PTL_EBACKEND. */
+PTL_API int ptl_registry_open(const char *uri, ptl_registry **out);
+
+/* Closes a registry opened with ptl_registry_open. Limiter handles obtained from it stay
+ * valid until unreferenced. NULL (the default registry) is ignored. */
+PTL_API void ptl_registry_close(ptl_registry *reg);
+
+/* Registers limiter `name` with cfg. PTL_EEXIST if it exists, unless flags has
+ * PTL_REPLACE: then its limits change in place, keeping in-flight permits and history. */
+PTL_API int ptl_registry_register(ptl_registry *reg, const char *name,
+                                  const ptl_limiter_config *cfg, uint32_t flags);
+
+/* Stores a new reference to limiter `name` in *out (release it with ptl_limiter_unref).
+ * PTL_ENOTFOUND if there is none. */
+PTL_API int ptl_registry_get(ptl_registry *reg, const char *name, ptl_limiter **out);
+
+/* Like ptl_registry_get, but first registers `name` with cfg if it does not exist; the
+ * check and the registration are one atomic step. cfg is ignored for an existing one. */
+PTL_API int ptl_registry_get_or_create(ptl_registry *reg, const char *name,
+                                       const ptl_limiter_config *cfg, ptl_limiter **out);
+
+/* 1 if limiter `name` exists, 0 if not, or a negative status (bad name, backend). */
+PTL_API int ptl_registry_exists(ptl_registry *reg, const char *name);
+
+/* Removes limiter `name`: PTL_OK or PTL_ENOTFOUND. Handles already obtained keep
+ * working on the removed limiter until they are unreferenced. */
+PTL_API int ptl_registry_remove(ptl_registry *reg, const char *name);
+
+/* Removes every limiter of the registry. */
+PTL_API int ptl_registry_reset(ptl_registry *reg);
+
+/* Calls fn once per limiter, in name order, with its name and config; a non-zero
+ * return from fn stops the listing. fn may call into the registry. */
+typedef int (*ptl_list_fn)(void *user, const char *name, const ptl_limiter_config *cfg);
+PTL_API int ptl_registry_list(ptl_registry *reg, ptl_list_fn fn, void *user);
+
+/* Fills *out (caller sets out->struct_size) with the statistics of limiter `name`. */
+PTL_API int ptl_registry_stats(ptl_registry *reg, const char *name, ptl_limiter_stats *out);
+
+/* ---- limiters -------------------------------------------------------------------- */
+
+/* Creates a private, unregistered limiter with one reference. */
+PTL_API int ptl_limiter_create(const ptl_limiter_config *cfg, ptl_limiter **out);
+
+/* Adds a reference. NULL is ignored. */
+PTL_API void ptl_limiter_ref(ptl_limiter *lim);
+
+/* Drops a reference; the last one frees the limiter, and any acquire still waiting
+ * asynchronously on it completes with PTL_ECLOSED. NULL is ignored. */
+PTL_API void ptl_limiter_unref(ptl_limiter *lim);
+
+/* Fills *out (caller sets out->struct_size) with the limiter's statistics. */
+PTL_API int ptl_limiter_stats_get(ptl_limiter *lim, ptl_limiter_stats *out);
+
+/* Changes the limits in place: permits in flight and the window's history still count
+ * against the new limits, and waiters are re-examined at once. */
+PTL_API int ptl_limiter_reconfigure(ptl_limiter *lim, const ptl_limiter_config *cfg);
+
+/* Waits up to timeout_ns (< 0: forever; 0: try once, PTL_EAGAIN if no capacity) for a
+ * permit of cost 1, stored in *out. Waiters are served first come, first served.
+ * PTL_ETIMEDOUT when the timeout passes; nothing is held then. */
+PTL_API int ptl_acquire(ptl_limiter *lim, int64_t timeout_ns, ptl_permit *out);
+
+/* Takes a permit only if one is free now and nobody is queued; never blocks. On
+ * PTL_EAGAIN, *retry_after_ns (may be NULL) gets the exact time until the window, cost
+ * or penalty allows a grant, or -1 when only a release can free capacity. */
+PTL_API int ptl_try_acquire(ptl_limiter *lim, ptl_permit *out, int64_t *retry_after_ns);
+
+/* Like ptl_acquire, with a cost counted against max_cost_per_window. A cost above
+ * max_cost_per_window is PTL_EINVAL. */
+PTL_API int ptl_acquire_cost(ptl_limiter *lim, uint64_t cost, int64_t timeout_ns,
+                             ptl_permit *out);
+
+/* Returns a permit. A permit already released, or of another limiter, is PTL_EINVAL
+ * and changes nothing. */
+PTL_API int ptl_release(ptl_limiter *lim, ptl_permit permit);
+
+/* Returns a permit and corrects its cost in the window to actual_cost (the real token
+ * count known only after the call). Same checks as ptl_release. */
+PTL_API int ptl_release_cost(ptl_limiter *lim, ptl_permit permit, uint64_t actual_cost);
+
+/* Starts an acquire of `cost` that completes through fn(user, status, permit) exactly
+ * once: inline if the grant is immediate, else on the thread that frees capacity or
+ * on the library's timer thread. When this call itself returns an error, fn never
+ * runs. *ticket (may be NULL) identifies the acquire for ptl_cancel. */
+typedef void (*ptl_acquire_fn)(void *user, int status, ptl_permit permit);
+PTL_API int ptl_acquire_async(ptl_limiter *lim, uint64_t cost, int64_t timeout_ns,
+                              ptl_acquire_fn fn, void *user, uint64_t *ticket);
+
+/* Cancels a pending async acquire: its callback runs with PTL_ECANCELED (before this
+ * returns). PTL_ENOTFOUND if the ticket already completed or never existed. */
+PTL_API int ptl_cancel(ptl_limiter *lim, uint64_t ticket);
+
+/* An upstream API said "retry after": no new permit is granted by this limiter, to
+ * anyone sharing it, for retry_after_ns from now. Permits in flight are unaffected. */
+PTL_API int ptl_limiter_penalize(ptl_limiter *lim, int64_t retry_after_ns);
+
+/* ---- logging --------------------------------------------------------------------- */
+
+#define PTL_LOG_TRACE 0
+#define PTL_LOG_DEBUG 1
+#define PTL_LOG_INFO 2
+#define PTL_LOG_WARN 3
+#define PTL_LOG_ERROR 4
+#define PTL_LOG_CRITICAL 5
+#define PTL_LOG_OFF 6
+
+/* Sets the library's log level (PTL_LOG_TRACE .. PTL_LOG_OFF; default off). Messages go
+ * to the callback if one is set, else to stderr. Outside 0..6 is PTL_EINVAL. */
+PTL_API int ptl_log_set_level(int level);
+
+/* Routes log messages to fn(user, level, msg); NULL restores stderr. fn may be called
+ * from any library thread and must not call ptl_log_* itself. */
+typedef void (*ptl_log_fn)(void *user, int level, const char *msg);
+PTL_API void ptl_log_set_callback(ptl_log_fn fn, void *user);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* POCKETFLOW_THROTTLED_PTL_H */
