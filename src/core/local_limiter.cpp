@@ -1,0 +1,438 @@
+#include "core/local_limiter.hpp"
+
+#include <algorithm>
+#include <string>
+
+#include "core/timer_service.hpp"
+
+namespace ptl::core {
+namespace {
+
+constexpr uint64_t kInFlightMask = 0xffffffffu;
+constexpr uint64_t kTagUnit = uint64_t{1} << 32;
+constexpr uint64_t kTagMask = 0x7fffffffu * kTagUnit;
+constexpr uint64_t kSlow = uint64_t{1} << 63;
+
+// The same word with kSlow set or cleared and the tag advanced.
+uint64_t with_mode(uint64_t s, bool slow) {
+  const uint64_t tag = ((s & kTagMask) + kTagUnit) & kTagMask;
+  return (s & kInFlightMask) | tag | (slow ? kSlow : 0);
+}
+
+std::atomic<uint64_t> g_next_ticket{1};
+
+}  // namespace
+
+void Limiter::check_cost(const LimiterConfig& config, uint64_t cost) {
+  if (config.max_cost_per_window != 0 && cost > config.max_cost_per_window) {
+    fail(Status::kInvalid, "cost " + std::to_string(cost) + " exceeds max_cost_per_window " +
+                               std::to_string(config.max_cost_per_window));
+  }
+}
+
+LocalLimiter::LocalLimiter(const LimiterConfig& config)
+    : max_concurrent_(config.max_concurrent), config_(config) {
+  if (config.has_window()) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    slow().window = std::make_unique<SlidingWindow>();
+    enter_slow_locked();
+  }
+}
+
+LocalLimiter::~LocalLimiter() {
+  // Nobody else holds a reference, so no thread waits synchronously; asynchronous
+  // waiters are told the limiter is gone.
+  if (!slow_) return;
+  Completions done;
+  while (!slow_->waiters.empty()) {
+    Waiter& w = slow_->waiters.front();
+    slow_->waiters.pop_front();
+    w.done = true;
+    w.status = Status::kClosed;
+    done.add(&w);
+  }
+}
+
+// ---- fast mode ------------------------------------------------------------------------
+
+LocalLimiter::FastResult LocalLimiter::try_fast(Permit* out) {
+  uint64_t s = state_.load(std::memory_order_acquire);
+  for (;;) {
+    if (s & kSlow) return FastResult::kSlowMode;
+    if ((s & kInFlightMask) >= max_concurrent_.load(std::memory_order_relaxed)) {
+      return FastResult::kFull;
+    }
+    if (state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel,
+                                     std::memory_order_acquire)) {
+      break;
+    }
+  }
+  try {
+    *out = permits_.issue((s & kInFlightMask) + 1);
+  } catch (...) {
+    finish_release_slow();  // gives the reservation back, waking anyone who needs it
+    throw;
+  }
+  return FastResult::kGranted;
+}
+
+Status LocalLimiter::acquire(uint64_t cost, Nanos timeout_ns, Permit* out) {
+  if (try_fast(out) == FastResult::kGranted) return Status::kOk;
+  Completions done;
+  std::unique_lock<std::mutex> lock(mutex_);
+  check_cost(config_, cost);
+  enter_slow_locked();
+  const Nanos now = monotonic_now();
+  SlowState& ss = slow();
+  Nanos retry_at;
+  if (ss.waiters.empty() && reserve_locked(cost, now, &retry_at)) {
+    const Status st = grant_locked(cost, now, out);
+    leave_slow_if_idle_locked(now);
+    return st;
+  }
+  if (timeout_ns == 0) {
+    rejected_.fetch_add(1, std::memory_order_relaxed);
+    leave_slow_if_idle_locked(now);
+    return Status::kAgain;
+  }
+  std::condition_variable cv;
+  Waiter w;
+  w.cost = cost;
+  w.cv = &cv;
+  w.enqueued_at = now;
+  w.deadline = deadline_after(now, timeout_ns);
+  ss.waiters.push_back(w);
+  dispatch_locked(now, done);  // computes the new head's wake-up time
+  const Status st = wait_locked(lock, w, done);
+  if (st == Status::kOk) *out = w.permit;
+  return st;
+}
+
+Status LocalLimiter::try_acquire(uint64_t cost, Permit* out, Nanos* retry_after_ns) {
+  const FastResult fast = try_fast(out);
+  if (fast == FastResult::kGranted) return Status::kOk;
+  if (fast == FastResult::kFull) {
+    rejected_.fetch_add(1, std::memory_order_relaxed);
+    if (retry_after_ns != nullptr) *retry_after_ns = -1;
+    return Status::kAgain;
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  check_cost(config_, cost);
+  enter_slow_locked();
+  const Nanos now = monotonic_now();
+  Nanos retry_at = kNever;
+  Status st = Status::kAgain;
+  if (slow().waiters.empty() && reserve_locked(cost, now, &retry_at)) {
+    st = grant_locked(cost, now, out);
+  } else {
+    rejected_.fetch_add(1, std::memory_order_relaxed);
+    if (!slow().waiters.empty()) retry_at = kNever;  // behind the queue: no time can be told
+    if (retry_after_ns != nullptr) *retry_after_ns = retry_at == kNever ? -1 : retry_at - now;
+  }
+  leave_slow_if_idle_locked(now);
+  return st;
+}
+
+void LocalLimiter::release(Permit permit, std::optional<uint64_t> actual_cost) {
+  uint64_t s = state_.load(std::memory_order_acquire);
+  if (s & kSlow) return release_slow(permit, actual_cost);
+  // Fast mode has no window, so there is no cost to correct.
+  if (!permits_.retire(permit)) throw_bad_permit(permit);
+  for (;;) {
+    if (s & kSlow) return finish_release_slow();  // went slow meanwhile: waiters need this
+    if (state_.compare_exchange_weak(s, s - 1, std::memory_order_acq_rel,
+                                     std::memory_order_acquire)) {
+      return;
+    }
+  }
+}
+
+void LocalLimiter::throw_bad_permit(Permit permit) {
+  fail(Status::kInvalid, "permit " + std::to_string(permit) +
+                             " is not held on this limiter (already released, or another "
+                             "limiter's)");
+}
+
+// ---- slow mode ------------------------------------------------------------------------
+
+void LocalLimiter::release_slow(Permit permit, std::optional<uint64_t> actual_cost) {
+  Completions done;
+  std::lock_guard<std::mutex> lock(mutex_);
+  enter_slow_locked();  // a reconfigure may have left slow mode since the caller looked
+  PermitTable::Slot* slot = permits_.find(permit);
+  const uint64_t entry = slot ? slot->cost_entry.load(std::memory_order_relaxed) : 0;
+  if (slot == nullptr || !permits_.retire(permit)) {
+    leave_slow_if_idle_locked(monotonic_now());
+    throw_bad_permit(permit);
+  }
+  if (actual_cost && entry != 0 && slow().window) slow().window->correct(entry, *actual_cost);
+  state_.fetch_sub(1, std::memory_order_acq_rel);
+  dispatch_locked(monotonic_now(), done);
+}
+
+void LocalLimiter::finish_release_slow() {
+  Completions done;
+  std::lock_guard<std::mutex> lock(mutex_);
+  enter_slow_locked();
+  state_.fetch_sub(1, std::memory_order_acq_rel);
+  dispatch_locked(monotonic_now(), done);
+}
+
+LocalLimiter::SlowState& LocalLimiter::slow() {
+  if (!slow_) slow_ = std::make_unique<SlowState>();
+  return *slow_;
+}
+
+void LocalLimiter::enter_slow_locked() {
+  uint64_t s = state_.load(std::memory_order_acquire);
+  while (!(s & kSlow) &&
+         !state_.compare_exchange_weak(s, with_mode(s, true), std::memory_order_acq_rel,
+                                       std::memory_order_acquire)) {
+  }
+}
+
+void LocalLimiter::leave_slow_if_idle_locked(Nanos now) {
+  SlowState& ss = slow();
+  if (!ss.waiters.empty() || config_.has_window() || ss.penalty_until > now) return;
+  uint64_t s = state_.load(std::memory_order_acquire);
+  while ((s & kSlow) &&
+         !state_.compare_exchange_weak(s, with_mode(s, false), std::memory_order_acq_rel,
+                                       std::memory_order_acquire)) {
+  }
+}
+
+uint32_t LocalLimiter::in_flight() const {
+  return static_cast<uint32_t>(state_.load(std::memory_order_acquire) & kInFlightMask);
+}
+
+bool LocalLimiter::reserve_locked(uint64_t cost, Nanos now, Nanos* retry_at) {
+  SlowState& ss = slow();
+  Nanos fit = std::max(now, ss.penalty_until);
+  if (config_.has_window()) {
+    const Nanos window = config_.window_ns();
+    ss.window->evict(now, window);
+    fit = std::max(fit, ss.window->earliest_fit(now, window, config_.max_per_window,
+                                                config_.max_cost_per_window, cost));
+  }
+  if (fit > now) {
+    *retry_at = fit;
+    return false;
+  }
+  *retry_at = kNever;
+  if (in_flight() >= config_.max_concurrent) return false;
+  state_.fetch_add(1, std::memory_order_acq_rel);
+  return true;
+}
+
+Status LocalLimiter::grant_locked(uint64_t cost, Nanos now, Permit* out) {
+  Permit permit;
+  try {
+    permit = permits_.issue(in_flight());
+  } catch (const Error&) {
+    state_.fetch_sub(1, std::memory_order_acq_rel);
+    return Status::kNoMemory;
+  } catch (const std::bad_alloc&) {
+    state_.fetch_sub(1, std::memory_order_acq_rel);
+    return Status::kNoMemory;
+  }
+  if (config_.has_window()) {
+    PermitTable::Slot* slot = permits_.find(permit);
+    slot->cost.store(cost, std::memory_order_relaxed);
+    slot->cost_entry.store(slow().window->record(now, cost), std::memory_order_relaxed);
+  }
+  *out = permit;
+  return Status::kOk;
+}
+
+void LocalLimiter::dispatch_locked(Nanos now, Completions& done) {
+  SlowState& ss = slow();
+  while (!ss.waiters.empty()) {
+    Waiter& w = ss.waiters.front();
+    if (config_.max_cost_per_window != 0 && w.cost > config_.max_cost_per_window) {
+      finish_waiter_locked(w, Status::kInvalid, now, done);  // a reconfigure shrank the window
+      continue;
+    }
+    Nanos retry_at;
+    if (!reserve_locked(w.cost, now, &retry_at)) {
+      if (w.wake_at != retry_at) {
+        w.wake_at = retry_at;
+        if (!w.is_async()) w.cv->notify_one();  // it sleeps until wake_at itself
+      }
+      if (w.is_async() && retry_at != kNever) schedule_timer_locked(retry_at);
+      break;
+    }
+    const Status st = grant_locked(w.cost, now, &w.permit);
+    finish_waiter_locked(w, st, now, done);
+  }
+  leave_slow_if_idle_locked(now);
+}
+
+void LocalLimiter::finish_waiter_locked(Waiter& w, Status status, Nanos now, Completions& done) {
+  SlowState& ss = slow();
+  ss.waiters.erase(ss.waiters.iterator_to(w));
+  ss.wait_ns += static_cast<uint64_t>(now - w.enqueued_at);
+  if (status == Status::kTimedOut) ++ss.timeouts;
+  if (status == Status::kCanceled) ++ss.cancelled;
+  w.status = status;
+  w.done = true;
+  if (w.is_async()) {
+    done.add(&w);
+  } else {
+    w.cv->notify_one();  // under the lock: the waiter's stack frame outlives this call
+  }
+}
+
+Status LocalLimiter::wait_locked(std::unique_lock<std::mutex>& lock, Waiter& w,
+                                 Completions& done) {
+  while (!w.done) {
+    const Nanos until = std::min(w.deadline, w.wake_at);
+    if (until == kNever) {
+      w.cv->wait(lock);
+    } else {
+      w.cv->wait_until(lock, to_time_point(until));
+    }
+    if (w.done) break;
+    const Nanos now = monotonic_now();
+    if (now >= w.wake_at) dispatch_locked(now, done);
+    if (!w.done && now >= w.deadline) {
+      finish_waiter_locked(w, Status::kTimedOut, now, done);
+      dispatch_locked(now, done);  // the next in line may fit where this one did not
+    }
+  }
+  return w.status;
+}
+
+void LocalLimiter::schedule_timer_locked(Nanos at) {
+  SlowState& ss = slow();
+  if (at >= ss.timer_at) return;  // an earlier timer will look again
+  ss.timer_at = at;
+  LimiterPtr self(this);
+  TimerService::instance().schedule(
+      at, [self = std::move(self)] { static_cast<LocalLimiter*>(self.get())->on_timer(); });
+}
+
+void LocalLimiter::on_timer() {
+  Completions done;
+  std::lock_guard<std::mutex> lock(mutex_);
+  SlowState& ss = slow();
+  const Nanos now = monotonic_now();
+  if (ss.timer_at <= now) ss.timer_at = kNever;
+  for (auto it = ss.waiters.begin(); it != ss.waiters.end();) {
+    Waiter& w = *it++;
+    if (w.is_async() && w.deadline <= now) finish_waiter_locked(w, Status::kTimedOut, now, done);
+  }
+  dispatch_locked(now, done);
+  Nanos next_deadline = kNever;
+  for (const Waiter& w : ss.waiters) {
+    if (w.is_async()) next_deadline = std::min(next_deadline, w.deadline);
+  }
+  if (next_deadline != kNever) schedule_timer_locked(next_deadline);
+}
+
+// ---- asynchronous acquire -------------------------------------------------------------
+
+void LocalLimiter::acquire_async(uint64_t cost, Nanos timeout_ns, AcquireCallback cb,
+                                 uint64_t* ticket) {
+  const uint64_t id = g_next_ticket.fetch_add(1, std::memory_order_relaxed);
+  if (ticket != nullptr) *ticket = id;
+  Permit permit = 0;
+  if (try_fast(&permit) == FastResult::kGranted) return cb(Status::kOk, permit);
+
+  auto waiter = std::make_unique<Waiter>();  // before the lock: allocation may throw
+  Status immediate;
+  {
+    Completions done;
+    std::lock_guard<std::mutex> lock(mutex_);
+    check_cost(config_, cost);
+    enter_slow_locked();
+    const Nanos now = monotonic_now();
+    SlowState& ss = slow();
+    Nanos retry_at;
+    if (ss.waiters.empty() && reserve_locked(cost, now, &retry_at)) {
+      immediate = grant_locked(cost, now, &permit);
+    } else if (timeout_ns == 0) {
+      rejected_.fetch_add(1, std::memory_order_relaxed);
+      immediate = Status::kAgain;
+    } else {
+      Waiter* w = waiter.release();
+      w->cost = cost;
+      w->callback = cb;
+      w->ticket = id;
+      w->enqueued_at = now;
+      w->deadline = deadline_after(now, timeout_ns);
+      ss.waiters.push_back(*w);
+      if (w->deadline != kNever) schedule_timer_locked(w->deadline);
+      dispatch_locked(now, done);
+      return;
+    }
+    leave_slow_if_idle_locked(now);
+  }
+  cb(immediate, permit);
+}
+
+Status LocalLimiter::cancel(uint64_t ticket) {
+  Completions done;
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!slow_) return Status::kNotFound;
+  for (Waiter& w : slow_->waiters) {
+    if (w.is_async() && w.ticket == ticket) {
+      const Nanos now = monotonic_now();
+      finish_waiter_locked(w, Status::kCanceled, now, done);
+      dispatch_locked(now, done);
+      return Status::kOk;
+    }
+  }
+  return Status::kNotFound;
+}
+
+// ---- control --------------------------------------------------------------------------
+
+void LocalLimiter::penalize(Nanos retry_after_ns) {
+  if (retry_after_ns < 0) fail(Status::kInvalid, "retry_after_ns must be >= 0");
+  Completions done;
+  std::lock_guard<std::mutex> lock(mutex_);
+  enter_slow_locked();
+  const Nanos now = monotonic_now();
+  SlowState& ss = slow();
+  ss.penalty_until = std::max(ss.penalty_until, deadline_after(now, retry_after_ns));
+  dispatch_locked(now, done);
+}
+
+void LocalLimiter::reconfigure(const LimiterConfig& config) {
+  Completions done;
+  std::lock_guard<std::mutex> lock(mutex_);
+  enter_slow_locked();  // bumps the tag: fast acquires that read the old limit now fail
+  config_ = config;
+  max_concurrent_.store(config.max_concurrent, std::memory_order_relaxed);
+  SlowState& ss = slow();
+  if (config.has_window() && !ss.window) ss.window = std::make_unique<SlidingWindow>();
+  dispatch_locked(monotonic_now(), done);
+}
+
+LimiterConfig LocalLimiter::config() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return config_;
+}
+
+LimiterStats LocalLimiter::stats() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  LimiterStats st;
+  st.config = config_;
+  st.in_flight = in_flight();
+  st.total_acquired = permits_.total_issued();
+  st.total_rejected = rejected_.load(std::memory_order_relaxed);
+  if (slow_) {
+    st.waiting = static_cast<uint32_t>(slow_->waiters.size());
+    if (config_.has_window() && slow_->window) {
+      slow_->window->evict(monotonic_now(), config_.window_ns());
+      st.current_window_count = slow_->window->count();
+      st.current_window_cost = slow_->window->cost();
+    }
+    st.total_timeouts = slow_->timeouts;
+    st.total_cancelled = slow_->cancelled;
+    st.total_wait_ns = slow_->wait_ns;
+  }
+  return st;
+}
+
+}  // namespace ptl::core

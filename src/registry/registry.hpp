@@ -1,0 +1,48 @@
+// Registry: named limiters, the interface every backend implements.
+//
+// Names and configs arrive validated (capi/ checks arguments); a backend reports its
+// own failures by throwing Error(kBackend).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/limiter.hpp"
+
+namespace ptl::core {
+
+struct NamedConfig {
+  std::string name;
+  LimiterConfig config;
+};
+
+class Registry {
+ public:
+  virtual ~Registry() = default;
+
+  // Opens a registry by URI: "local:" (a new private in-process registry); "shm://"
+  // and "redis://" once their backends are built. Throws Error(kInvalid) otherwise.
+  static std::unique_ptr<Registry> open(std::string_view uri);
+
+  // The process default registry, opened from $PTL_REGISTRY_URI (default "local:") on
+  // first use. Throws like open() if that variable names a bad URI.
+  static Registry& default_registry();
+
+  // Throws Error(kExists) if `name` exists and !replace; with replace, reconfigures it
+  // in place.
+  virtual void register_limiter(std::string_view name, const LimiterConfig& config,
+                                bool replace) = 0;
+  // nullptr if there is no such limiter.
+  virtual LimiterPtr get(std::string_view name) = 0;
+  // Registers `name` with config unless it exists, atomically; returns it.
+  virtual LimiterPtr get_or_create(std::string_view name, const LimiterConfig& config) = 0;
+  virtual bool exists(std::string_view name) = 0;
+  virtual bool remove(std::string_view name) = 0;
+  virtual void reset() = 0;
+  // Every limiter, in name order.
+  virtual std::vector<NamedConfig> list() = 0;
+};
+
+}  // namespace ptl::core
