@@ -6,7 +6,9 @@ using ptl::capi::guarded;
 
 extern "C" {
 
-uint32_t ptl_version(void) { return PTL_VERSION_NUMBER; }
+uint32_t ptl_version(void) {
+  return PTL_VERSION_NUMBER;
+}
 
 const char* ptl_version_string(void) {
 #define PTL_STR2(x) #x
@@ -18,23 +20,38 @@ const char* ptl_version_string(void) {
 
 const char* ptl_status_name(int status) {
   switch (status) {
-    case PTL_OK: return "PTL_OK";
-    case PTL_EINVAL: return "PTL_EINVAL";
-    case PTL_ENOTFOUND: return "PTL_ENOTFOUND";
-    case PTL_EEXIST: return "PTL_EEXIST";
-    case PTL_ETIMEDOUT: return "PTL_ETIMEDOUT";
-    case PTL_EAGAIN: return "PTL_EAGAIN";
-    case PTL_ECANCELED: return "PTL_ECANCELED";
-    case PTL_EBACKEND: return "PTL_EBACKEND";
-    case PTL_ECLOSED: return "PTL_ECLOSED";
-    case PTL_ENOMEM: return "PTL_ENOMEM";
-    case PTL_ERATELIMITED: return "PTL_ERATELIMITED";
-    case PTL_EINTERNAL: return "PTL_EINTERNAL";
-    default: return "PTL_UNKNOWN";
+    case PTL_OK:
+      return "PTL_OK";
+    case PTL_EINVAL:
+      return "PTL_EINVAL";
+    case PTL_ENOTFOUND:
+      return "PTL_ENOTFOUND";
+    case PTL_EEXIST:
+      return "PTL_EEXIST";
+    case PTL_ETIMEDOUT:
+      return "PTL_ETIMEDOUT";
+    case PTL_EAGAIN:
+      return "PTL_EAGAIN";
+    case PTL_ECANCELED:
+      return "PTL_ECANCELED";
+    case PTL_EBACKEND:
+      return "PTL_EBACKEND";
+    case PTL_ECLOSED:
+      return "PTL_ECLOSED";
+    case PTL_ENOMEM:
+      return "PTL_ENOMEM";
+    case PTL_ERATELIMITED:
+      return "PTL_ERATELIMITED";
+    case PTL_EINTERNAL:
+      return "PTL_EINTERNAL";
+    default:
+      return "PTL_UNKNOWN";
   }
 }
 
-const char* ptl_last_error(void) { return ptl::capi::last_error(); }
+const char* ptl_last_error(void) {
+  return ptl::capi::last_error();
+}
 
 int ptl_log_set_level(int level) {
   return guarded("ptl_log_set_level", [&] {

@@ -45,7 +45,9 @@ void fill_stats(const core::LimiterStats& in, ptl_limiter_stats* out) {
 }  // namespace
 
 namespace ptl::capi {
-void stats_to_c(const core::LimiterStats& in, ptl_limiter_stats* out) { fill_stats(in, out); }
+void stats_to_c(const core::LimiterStats& in, ptl_limiter_stats* out) {
+  fill_stats(in, out);
+}
 }  // namespace ptl::capi
 
 extern "C" {
@@ -74,8 +76,7 @@ int ptl_registry_register(ptl_registry* reg, const char* name, const ptl_limiter
     }
     registry_of(reg).register_limiter(n, config, (flags & PTL_REPLACE) != 0);
     ptl::log::logger().info("registered limiter '{}' (max_concurrent {}, {} per {} s)", n,
-                            config.max_concurrent, config.max_per_window,
-                            config.window_seconds);
+                            config.max_concurrent, config.max_per_window, config.window_seconds);
     return PTL_OK;
   });
 }
@@ -91,8 +92,8 @@ int ptl_registry_get(ptl_registry* reg, const char* name, ptl_limiter** out) {
   });
 }
 
-int ptl_registry_get_or_create(ptl_registry* reg, const char* name,
-                               const ptl_limiter_config* cfg, ptl_limiter** out) {
+int ptl_registry_get_or_create(ptl_registry* reg, const char* name, const ptl_limiter_config* cfg,
+                               ptl_limiter** out) {
   return guarded("ptl_registry_get_or_create", [&] {
     const std::string_view n = checked_name(name);
     const core::LimiterConfig config = ptl::capi::to_core(cfg);

@@ -17,7 +17,9 @@ int set_error(int status, const std::string& msg) noexcept {
   return status;
 }
 
-const char* last_error() noexcept { return t_last_error.c_str(); }
+const char* last_error() noexcept {
+  return t_last_error.c_str();
+}
 
 void require(const void* arg, const char* what) {
   if (arg == nullptr) core::fail(core::Status::kInvalid, std::string(what) + " is NULL");
@@ -30,9 +32,8 @@ constexpr uint32_t kConfigV1Size = offsetof(ptl_limiter_config, max_cost_per_win
 core::LimiterConfig to_core(const ptl_limiter_config* cfg) {
   require(cfg, "config");
   if (cfg->struct_size < kConfigV1Size) {
-    core::fail(core::Status::kInvalid,
-               "config struct_size is " + std::to_string(cfg->struct_size) +
-                   " (call ptl_limiter_config_init first)");
+    core::fail(core::Status::kInvalid, "config struct_size is " + std::to_string(cfg->struct_size) +
+                                           " (call ptl_limiter_config_init first)");
   }
   core::LimiterConfig out;
   out.max_concurrent = cfg->max_concurrent;

@@ -34,7 +34,9 @@ int guarded(const char* call, Fn&& fn) noexcept {
   }
 }
 
-inline int to_int(core::Status s) { return static_cast<int>(s); }
+inline int to_int(core::Status s) {
+  return static_cast<int>(s);
+}
 
 // Argument checks shared by the entry points; each throws Error(kInvalid) naming the
 // argument.

@@ -33,9 +33,9 @@ size_t utf8_sequence_length(const unsigned char* s, size_t left) {
     cp = (cp << 6) | (s[i] & 0x3F);
   }
   static constexpr uint32_t kMinForLength[] = {0, 0, 0x80, 0x800, 0x10000};
-  if (cp < kMinForLength[len]) return 0;            // overlong
-  if (cp >= 0xD800 && cp <= 0xDFFF) return 0;       // surrogate
-  if (cp > 0x10FFFF) return 0;                      // beyond Unicode
+  if (cp < kMinForLength[len]) return 0;       // overlong
+  if (cp >= 0xD800 && cp <= 0xDFFF) return 0;  // surrogate
+  if (cp > 0x10FFFF) return 0;                 // beyond Unicode
   return len;
 }
 

@@ -10,7 +10,7 @@ namespace ptl::core {
 
 struct LimiterConfig {
   uint32_t max_concurrent = 5;
-  uint64_t max_per_window = 0;       // 0 = no throughput limit
+  uint64_t max_per_window = 0;  // 0 = no throughput limit
   double window_seconds = 60.0;
   uint64_t max_cost_per_window = 0;  // 0 = no weighted limit
 

@@ -76,8 +76,12 @@ class Limiter {
   std::atomic<uint32_t> refs_{1};
 };
 
-inline void intrusive_ptr_add_ref(Limiter* l) { l->add_ref(); }
-inline void intrusive_ptr_release(Limiter* l) { l->drop_ref(); }
+inline void intrusive_ptr_add_ref(Limiter* l) {
+  l->add_ref();
+}
+inline void intrusive_ptr_release(Limiter* l) {
+  l->drop_ref();
+}
 
 using LimiterPtr = boost::intrusive_ptr<Limiter>;
 

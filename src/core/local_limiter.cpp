@@ -282,8 +282,7 @@ void LocalLimiter::finish_waiter_locked(Waiter& w, Status status, Nanos now, Com
   }
 }
 
-Status LocalLimiter::wait_locked(std::unique_lock<std::mutex>& lock, Waiter& w,
-                                 Completions& done) {
+Status LocalLimiter::wait_locked(std::unique_lock<std::mutex>& lock, Waiter& w, Completions& done) {
   while (!w.done) {
     const Nanos until = std::min(w.deadline, w.wake_at);
     if (until == kNever) {

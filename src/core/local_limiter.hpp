@@ -79,8 +79,8 @@ class LocalLimiter final : public Limiter {
   std::atomic<uint64_t> rejected_{0};
   PermitTable permits_;
   std::mutex mutex_;
-  LimiterConfig config_;               // guarded by mutex_
-  std::unique_ptr<SlowState> slow_;    // guarded by mutex_
+  LimiterConfig config_;             // guarded by mutex_
+  std::unique_ptr<SlowState> slow_;  // guarded by mutex_
 };
 
 }  // namespace ptl::core

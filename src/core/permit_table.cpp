@@ -43,7 +43,7 @@ PermitTable::~PermitTable() {
 
 PermitTable::Slot& PermitTable::slot(uint32_t index) const {
   const uint32_t q = index / kFirstChunkSlots + 1;
-  const int chunk = std::bit_width(q) - 1;
+  const int chunk = static_cast<int>(std::bit_width(q)) - 1;
   const uint32_t offset = index - kFirstChunkSlots * ((uint32_t{1} << chunk) - 1);
   Directory* dir = directory_.load(std::memory_order_acquire);
   return dir->chunks[chunk].load(std::memory_order_acquire)[offset];
@@ -111,7 +111,7 @@ uint32_t PermitTable::grow(uint32_t seen_capacity) {
     dir = new Directory;
     directory_.store(dir, std::memory_order_release);
   }
-  const int chunk = std::bit_width(capacity / kFirstChunkSlots + 1) - 1;
+  const int chunk = static_cast<int>(std::bit_width(capacity / kFirstChunkSlots + 1)) - 1;
   if (chunk >= kMaxChunks) {
     fail(Status::kNoMemory, "more than 16777200 permits outstanding on one limiter");
   }

@@ -12,8 +12,8 @@ void SlidingWindow::evict(Nanos now, Nanos window) {
   }
 }
 
-Nanos SlidingWindow::earliest_fit(Nanos now, Nanos window, uint64_t max_count,
-                                  uint64_t max_cost, uint64_t cost) const {
+Nanos SlidingWindow::earliest_fit(Nanos now, Nanos window, uint64_t max_count, uint64_t max_cost,
+                                  uint64_t cost) const {
   Nanos fit = now;
   // An entry at t stops counting at t + window + 1 (the interval is closed).
   if (max_count != 0 && entries_.size() >= max_count) {

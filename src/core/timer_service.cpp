@@ -9,7 +9,9 @@ TimerService& TimerService::instance() {
   return *service;
 }
 
-TimerService::TimerService() { std::thread([this] { run(); }).detach(); }
+TimerService::TimerService() {
+  std::thread([this] { run(); }).detach();
+}
 
 void TimerService::schedule(Nanos at, std::function<void()> fn) {
   bool earliest;

@@ -54,7 +54,9 @@ State& state() {
 
 }  // namespace
 
-spdlog::logger& logger() { return *state().logger; }
+spdlog::logger& logger() {
+  return *state().logger;
+}
 
 void set_level(int level) {
   state().logger->set_level(static_cast<spdlog::level::level_enum>(level));

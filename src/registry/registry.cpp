@@ -11,18 +11,19 @@ std::unique_ptr<Registry> Registry::open(std::string_view uri) {
   if (uri == "local:" || uri == "local://") return std::make_unique<LocalRegistry>();
   const std::string shown(uri);
   if (uri.starts_with("shm://") || uri.starts_with("redis://")) {
-    fail(Status::kInvalid, "registry URI '" + shown +
-                               "': this backend is not built into this library yet");
+    fail(Status::kInvalid,
+         "registry URI '" + shown + "': this backend is not built into this library yet");
   }
-  fail(Status::kInvalid, "registry URI '" + shown +
-                             "' has an unknown scheme (expected local:, shm:// or redis://)");
+  fail(Status::kInvalid,
+       "registry URI '" + shown + "' has an unknown scheme (expected local:, shm:// or redis://)");
 }
 
 Registry& Registry::default_registry() {
   // Opened once and never destroyed: limiters may be used from threads and atexit
   // handlers that outlive static destruction.
   static Registry* registry = [] {
-    const char* uri = std::getenv("PTL_REGISTRY_URI");
+    // Read once, inside the thread-safe static initialization.
+    const char* uri = std::getenv("PTL_REGISTRY_URI");  // NOLINT(concurrency-mt-unsafe)
     return open(uri != nullptr && *uri != '\0' ? uri : "local:").release();
   }();
   return *registry;

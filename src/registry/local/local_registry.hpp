@@ -11,8 +11,7 @@ namespace ptl::core {
 
 class LocalRegistry final : public Registry {
  public:
-  void register_limiter(std::string_view name, const LimiterConfig& config,
-                        bool replace) override;
+  void register_limiter(std::string_view name, const LimiterConfig& config, bool replace) override;
   LimiterPtr get(std::string_view name) override;
   LimiterPtr get_or_create(std::string_view name, const LimiterConfig& config) override;
   bool exists(std::string_view name) override;

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The README's second command, and what CI runs: install what is needed, check the
+# formatting and clang-tidy, then build and run every test in a normal build, under
+# ASan+UBSan and under TSan, and check the installed package from a consumer's side.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+jobs=$(nproc)
+step() { printf '\n=== %s\n' "$*"; }
+
+step "dependencies"
+bash "$root/scripts/install-deps.sh"
+
+step "normal build (warnings are errors)"
+cmake -S "$root" -B "$root/build-ci" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DPTL_WARNINGS_AS_ERRORS=ON >/dev/null
+cmake --build "$root/build-ci" -j "$jobs"
+
+step "clang-format and clang-tidy"
+bash "$root/scripts/lint.sh" "$root/build-ci"
+
+step "tests"
+ctest --test-dir "$root/build-ci" --output-on-failure -j "$jobs"
+
+step "install and consume (pkg-config from C, find_package from C++)"
+bash "$root/scripts/check-install.sh" "$root/build-ci"
+
+for san in address,undefined thread; do
+  dir="$root/build-ci-${san%%,*}"
+  step "sanitizer build: $san"
+  cmake -S "$root" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DPTL_SANITIZE="$san" \
+    -DPTL_BUILD_EXAMPLES=OFF >/dev/null
+  cmake --build "$dir" -j "$jobs"
+  # halt_on_error: a report fails the test that caused it.
+  ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+    ctest --test-dir "$dir" --output-on-failure -j "$jobs"
+done
+
+step "all checks passed"

@@ -1,0 +1,17 @@
+#!/bin/sh
+# Usage: check_exports.sh LIBRARY EXPECTED_SONAME
+# Fails if the library defines a dynamic symbol outside ptl_*, defines none of the C ABI,
+# or has another SONAME.
+set -eu
+lib=$1 soname=$2
+symbols=$(nm -D --defined-only "$lib" | awk '{print $NF}' | sed 's/@.*//')
+others=$(printf '%s\n' "$symbols" | grep -v '^ptl_' || true)
+if [ -n "$others" ]; then
+  echo "exported symbols outside ptl_*:"; printf '%s\n' "$others"; exit 1
+fi
+for sym in ptl_acquire ptl_release ptl_registry_open ptl_last_error ptl_log_set_level; do
+  printf '%s\n' "$symbols" | grep -qx "$sym" || { echo "missing export: $sym"; exit 1; }
+done
+actual=$(readelf -d "$lib" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
+[ "$actual" = "$soname" ] || { echo "SONAME is '$actual', expected '$soname'"; exit 1; }
+echo "$(printf '%s\n' "$symbols" | wc -l) exports, all ptl_*; SONAME $actual"
