@@ -65,7 +65,7 @@ extern "C" {
 PTL_API uint32_t ptl_version(void);
 
 /* The same version as "major.minor.patch"; a static string, never NULL. */
-PTL_API const char *ptl_version_string(void);
+PTL_API const char* ptl_version_string(void);
 
 /* ---- status codes ---------------------------------------------------------------- */
 
@@ -83,11 +83,11 @@ PTL_API const char *ptl_version_string(void);
 #define PTL_EINTERNAL (-99)    /* a bug in the library; please report it */
 
 /* The symbolic name of a status code ("PTL_EINVAL"), or "PTL_UNKNOWN". Never NULL. */
-PTL_API const char *ptl_status_name(int status);
+PTL_API const char* ptl_status_name(int status);
 
 /* The message of the last failed call on this thread, naming the problem; "" if none.
  * Never NULL. Valid until the next ptl_* call on the same thread. */
-PTL_API const char *ptl_last_error(void);
+PTL_API const char* ptl_last_error(void);
 
 /* ---- types ----------------------------------------------------------------------- */
 
@@ -105,7 +105,7 @@ typedef struct ptl_limiter_config {
 
 /* Fills cfg with the defaults (max_concurrent 5, max_per_window 0, window_seconds 60.0,
  * max_cost_per_window 0) and sets struct_size. Does nothing if cfg is NULL. */
-PTL_API void ptl_limiter_config_init(ptl_limiter_config *cfg);
+PTL_API void ptl_limiter_config_init(ptl_limiter_config* cfg);
 
 typedef struct ptl_limiter_stats {
   uint32_t struct_size; /* set by the caller to sizeof(ptl_limiter_stats) */
@@ -123,101 +123,100 @@ typedef struct ptl_limiter_stats {
 /* Opens a registry. "local:" makes a new private in-process registry, independent of
  * the default one. "shm://NAME" and "redis://HOST:PORT" select the shared backends.
  * Unknown schemes are PTL_EINVAL; an unreachable server is PTL_EBACKEND. */
-PTL_API int ptl_registry_open(const char *uri, ptl_registry **out);
+PTL_API int ptl_registry_open(const char* uri, ptl_registry** out);
 
 /* Closes a registry opened with ptl_registry_open. Limiter handles obtained from it stay
  * valid until unreferenced. NULL (the default registry) is ignored. */
-PTL_API void ptl_registry_close(ptl_registry *reg);
+PTL_API void ptl_registry_close(ptl_registry* reg);
 
 /* Registers limiter `name` with cfg. PTL_EEXIST if it exists, unless flags has
  * PTL_REPLACE: then its limits change in place, keeping in-flight permits and history. */
-PTL_API int ptl_registry_register(ptl_registry *reg, const char *name,
-                                  const ptl_limiter_config *cfg, uint32_t flags);
+PTL_API int ptl_registry_register(ptl_registry* reg, const char* name,
+                                  const ptl_limiter_config* cfg, uint32_t flags);
 
 /* Stores a new reference to limiter `name` in *out (release it with ptl_limiter_unref).
  * PTL_ENOTFOUND if there is none. */
-PTL_API int ptl_registry_get(ptl_registry *reg, const char *name, ptl_limiter **out);
+PTL_API int ptl_registry_get(ptl_registry* reg, const char* name, ptl_limiter** out);
 
 /* Like ptl_registry_get, but first registers `name` with cfg if it does not exist; the
  * check and the registration are one atomic step. cfg is ignored for an existing one. */
-PTL_API int ptl_registry_get_or_create(ptl_registry *reg, const char *name,
-                                       const ptl_limiter_config *cfg, ptl_limiter **out);
+PTL_API int ptl_registry_get_or_create(ptl_registry* reg, const char* name,
+                                       const ptl_limiter_config* cfg, ptl_limiter** out);
 
 /* 1 if limiter `name` exists, 0 if not, or a negative status (bad name, backend). */
-PTL_API int ptl_registry_exists(ptl_registry *reg, const char *name);
+PTL_API int ptl_registry_exists(ptl_registry* reg, const char* name);
 
 /* Removes limiter `name`: PTL_OK or PTL_ENOTFOUND. Handles already obtained keep
  * working on the removed limiter until they are unreferenced. */
-PTL_API int ptl_registry_remove(ptl_registry *reg, const char *name);
+PTL_API int ptl_registry_remove(ptl_registry* reg, const char* name);
 
 /* Removes every limiter of the registry. */
-PTL_API int ptl_registry_reset(ptl_registry *reg);
+PTL_API int ptl_registry_reset(ptl_registry* reg);
 
 /* Calls fn once per limiter, in name order, with its name and config; a non-zero
  * return from fn stops the listing. fn may call into the registry. */
-typedef int (*ptl_list_fn)(void *user, const char *name, const ptl_limiter_config *cfg);
-PTL_API int ptl_registry_list(ptl_registry *reg, ptl_list_fn fn, void *user);
+typedef int (*ptl_list_fn)(void* user, const char* name, const ptl_limiter_config* cfg);
+PTL_API int ptl_registry_list(ptl_registry* reg, ptl_list_fn fn, void* user);
 
 /* Fills *out (caller sets out->struct_size) with the statistics of limiter `name`. */
-PTL_API int ptl_registry_stats(ptl_registry *reg, const char *name, ptl_limiter_stats *out);
+PTL_API int ptl_registry_stats(ptl_registry* reg, const char* name, ptl_limiter_stats* out);
 
 /* ---- limiters -------------------------------------------------------------------- */
 
 /* Creates a private, unregistered limiter with one reference. */
-PTL_API int ptl_limiter_create(const ptl_limiter_config *cfg, ptl_limiter **out);
+PTL_API int ptl_limiter_create(const ptl_limiter_config* cfg, ptl_limiter** out);
 
 /* Adds a reference. NULL is ignored. */
-PTL_API void ptl_limiter_ref(ptl_limiter *lim);
+PTL_API void ptl_limiter_ref(ptl_limiter* lim);
 
 /* Drops a reference; the last one frees the limiter, and any acquire still waiting
  * asynchronously on it completes with PTL_ECLOSED. NULL is ignored. */
-PTL_API void ptl_limiter_unref(ptl_limiter *lim);
+PTL_API void ptl_limiter_unref(ptl_limiter* lim);
 
 /* Fills *out (caller sets out->struct_size) with the limiter's statistics. */
-PTL_API int ptl_limiter_stats_get(ptl_limiter *lim, ptl_limiter_stats *out);
+PTL_API int ptl_limiter_stats_get(ptl_limiter* lim, ptl_limiter_stats* out);
 
 /* Changes the limits in place: permits in flight and the window's history still count
  * against the new limits, and waiters are re-examined at once. */
-PTL_API int ptl_limiter_reconfigure(ptl_limiter *lim, const ptl_limiter_config *cfg);
+PTL_API int ptl_limiter_reconfigure(ptl_limiter* lim, const ptl_limiter_config* cfg);
 
 /* Waits up to timeout_ns (< 0: forever; 0: try once, PTL_EAGAIN if no capacity) for a
  * permit of cost 1, stored in *out. Waiters are served first come, first served.
  * PTL_ETIMEDOUT when the timeout passes; nothing is held then. */
-PTL_API int ptl_acquire(ptl_limiter *lim, int64_t timeout_ns, ptl_permit *out);
+PTL_API int ptl_acquire(ptl_limiter* lim, int64_t timeout_ns, ptl_permit* out);
 
 /* Takes a permit only if one is free now and nobody is queued; never blocks. On
  * PTL_EAGAIN, *retry_after_ns (may be NULL) gets the exact time until the window, cost
  * or penalty allows a grant, or -1 when only a release can free capacity. */
-PTL_API int ptl_try_acquire(ptl_limiter *lim, ptl_permit *out, int64_t *retry_after_ns);
+PTL_API int ptl_try_acquire(ptl_limiter* lim, ptl_permit* out, int64_t* retry_after_ns);
 
 /* Like ptl_acquire, with a cost counted against max_cost_per_window. A cost above
  * max_cost_per_window is PTL_EINVAL. */
-PTL_API int ptl_acquire_cost(ptl_limiter *lim, uint64_t cost, int64_t timeout_ns,
-                             ptl_permit *out);
+PTL_API int ptl_acquire_cost(ptl_limiter* lim, uint64_t cost, int64_t timeout_ns, ptl_permit* out);
 
 /* Returns a permit. A permit already released, or of another limiter, is PTL_EINVAL
  * and changes nothing. */
-PTL_API int ptl_release(ptl_limiter *lim, ptl_permit permit);
+PTL_API int ptl_release(ptl_limiter* lim, ptl_permit permit);
 
 /* Returns a permit and corrects its cost in the window to actual_cost (the real token
  * count known only after the call). Same checks as ptl_release. */
-PTL_API int ptl_release_cost(ptl_limiter *lim, ptl_permit permit, uint64_t actual_cost);
+PTL_API int ptl_release_cost(ptl_limiter* lim, ptl_permit permit, uint64_t actual_cost);
 
 /* Starts an acquire of `cost` that completes through fn(user, status, permit) exactly
  * once: inline if the grant is immediate, else on the thread that frees capacity or
  * on the library's timer thread. When this call itself returns an error, fn never
  * runs. *ticket (may be NULL) identifies the acquire for ptl_cancel. */
-typedef void (*ptl_acquire_fn)(void *user, int status, ptl_permit permit);
-PTL_API int ptl_acquire_async(ptl_limiter *lim, uint64_t cost, int64_t timeout_ns,
-                              ptl_acquire_fn fn, void *user, uint64_t *ticket);
+typedef void (*ptl_acquire_fn)(void* user, int status, ptl_permit permit);
+PTL_API int ptl_acquire_async(ptl_limiter* lim, uint64_t cost, int64_t timeout_ns,
+                              ptl_acquire_fn fn, void* user, uint64_t* ticket);
 
 /* Cancels a pending async acquire: its callback runs with PTL_ECANCELED (before this
  * returns). PTL_ENOTFOUND if the ticket already completed or never existed. */
-PTL_API int ptl_cancel(ptl_limiter *lim, uint64_t ticket);
+PTL_API int ptl_cancel(ptl_limiter* lim, uint64_t ticket);
 
 /* An upstream API said "retry after": no new permit is granted by this limiter, to
  * anyone sharing it, for retry_after_ns from now. Permits in flight are unaffected. */
-PTL_API int ptl_limiter_penalize(ptl_limiter *lim, int64_t retry_after_ns);
+PTL_API int ptl_limiter_penalize(ptl_limiter* lim, int64_t retry_after_ns);
 
 /* ---- logging --------------------------------------------------------------------- */
 
@@ -235,8 +234,8 @@ PTL_API int ptl_log_set_level(int level);
 
 /* Routes log messages to fn(user, level, msg); NULL restores stderr. fn may be called
  * from any library thread and must not call ptl_log_* itself. */
-typedef void (*ptl_log_fn)(void *user, int level, const char *msg);
-PTL_API void ptl_log_set_callback(ptl_log_fn fn, void *user);
+typedef void (*ptl_log_fn)(void* user, int level, const char* msg);
+PTL_API void ptl_log_set_callback(ptl_log_fn fn, void* user);
 
 #ifdef __cplusplus
 } /* extern "C" */
