@@ -1,0 +1,146 @@
+// The parts of LocalLimiter that run off the caller's thread or change it from outside:
+// asynchronous acquires and their timer, cancel, penalties, reconfiguration, stats.
+#include <algorithm>
+
+#include "core/local_limiter.hpp"
+#include "core/timer_service.hpp"
+
+namespace ptl::core {
+namespace {
+std::atomic<uint64_t> g_next_ticket{1};  // tickets are unique in the process
+}  // namespace
+
+void LocalLimiter::schedule_timer_locked(Nanos at) {
+  SlowState& ss = slow();
+  if (at >= ss.timer_at) return;  // an earlier timer will look again
+  ss.timer_at = at;
+  LimiterPtr self(this);
+  TimerService::instance().schedule(
+      at, [self = std::move(self)] { static_cast<LocalLimiter*>(self.get())->on_timer(); });
+}
+
+void LocalLimiter::on_timer() {
+  Completions done;
+  std::lock_guard<std::mutex> lock(mutex_);
+  SlowState& ss = slow();
+  const Nanos now = monotonic_now();
+  if (ss.timer_at <= now) ss.timer_at = kNever;
+  for (auto it = ss.waiters.begin(); it != ss.waiters.end();) {
+    Waiter& w = *it++;
+    if (w.is_async() && w.deadline <= now) finish_waiter_locked(w, Status::kTimedOut, now, done);
+  }
+  dispatch_locked(now, done);
+  Nanos next_deadline = kNever;
+  for (const Waiter& w : ss.waiters) {
+    if (w.is_async()) next_deadline = std::min(next_deadline, w.deadline);
+  }
+  if (next_deadline != kNever) schedule_timer_locked(next_deadline);
+}
+
+// ---- asynchronous acquire -------------------------------------------------------------
+
+void LocalLimiter::acquire_async(uint64_t cost, Nanos timeout_ns, AcquireCallback cb,
+                                 uint64_t* ticket) {
+  const uint64_t id = g_next_ticket.fetch_add(1, std::memory_order_relaxed);
+  if (ticket != nullptr) *ticket = id;
+  Permit permit = 0;
+  if (try_fast(&permit) == FastResult::kGranted) return cb(Status::kOk, permit);
+
+  auto waiter = std::make_unique<Waiter>();  // before the lock: allocation may throw
+  Status immediate;
+  {
+    Completions done;
+    std::lock_guard<std::mutex> lock(mutex_);
+    check_cost(config_, cost);
+    enter_slow_locked();
+    const Nanos now = monotonic_now();
+    SlowState& ss = slow();
+    Nanos retry_at;
+    if (ss.waiters.empty() && reserve_locked(cost, now, &retry_at)) {
+      immediate = grant_locked(cost, now, &permit);
+    } else if (timeout_ns == 0) {
+      rejected_.fetch_add(1, std::memory_order_relaxed);
+      immediate = Status::kAgain;
+    } else {
+      Waiter* w = waiter.release();
+      w->cost = cost;
+      w->callback = cb;
+      w->ticket = id;
+      w->enqueued_at = now;
+      w->deadline = deadline_after(now, timeout_ns);
+      ss.waiters.push_back(*w);
+      if (w->deadline != kNever) schedule_timer_locked(w->deadline);
+      dispatch_locked(now, done);
+      return;
+    }
+    leave_slow_if_idle_locked(now);
+  }
+  cb(immediate, permit);
+}
+
+Status LocalLimiter::cancel(uint64_t ticket) {
+  Completions done;
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!slow_) return Status::kNotFound;
+  for (Waiter& w : slow_->waiters) {
+    if (w.is_async() && w.ticket == ticket) {
+      const Nanos now = monotonic_now();
+      finish_waiter_locked(w, Status::kCanceled, now, done);
+      dispatch_locked(now, done);
+      return Status::kOk;
+    }
+  }
+  return Status::kNotFound;
+}
+
+// ---- control --------------------------------------------------------------------------
+
+void LocalLimiter::penalize(Nanos retry_after_ns) {
+  if (retry_after_ns < 0) fail(Status::kInvalid, "retry_after_ns must be >= 0");
+  Completions done;
+  std::lock_guard<std::mutex> lock(mutex_);
+  enter_slow_locked();
+  const Nanos now = monotonic_now();
+  SlowState& ss = slow();
+  ss.penalty_until = std::max(ss.penalty_until, deadline_after(now, retry_after_ns));
+  dispatch_locked(now, done);
+}
+
+void LocalLimiter::reconfigure(const LimiterConfig& config) {
+  Completions done;
+  std::lock_guard<std::mutex> lock(mutex_);
+  enter_slow_locked();  // bumps the tag: fast acquires that read the old limit now fail
+  config_ = config;
+  max_concurrent_.store(config.max_concurrent, std::memory_order_relaxed);
+  SlowState& ss = slow();
+  if (config.has_window() && !ss.window) ss.window = std::make_unique<SlidingWindow>();
+  dispatch_locked(monotonic_now(), done);
+}
+
+LimiterConfig LocalLimiter::config() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return config_;
+}
+
+LimiterStats LocalLimiter::stats() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  LimiterStats st;
+  st.config = config_;
+  st.in_flight = in_flight();
+  st.total_acquired = permits_.total_issued();
+  st.total_rejected = rejected_.load(std::memory_order_relaxed);
+  if (slow_) {
+    st.waiting = static_cast<uint32_t>(slow_->waiters.size());
+    if (config_.has_window() && slow_->window) {
+      slow_->window->evict(monotonic_now(), config_.window_ns());
+      st.current_window_count = slow_->window->count();
+      st.current_window_cost = slow_->window->cost();
+    }
+    st.total_timeouts = slow_->timeouts;
+    st.total_cancelled = slow_->cancelled;
+    st.total_wait_ns = slow_->wait_ns;
+  }
+  return st;
+}
+
+}  // namespace ptl::core
