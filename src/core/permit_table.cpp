@@ -13,21 +13,26 @@ constexpr uint64_t kSerialBlock = 1024;
 
 std::atomic<uint64_t> g_next_serial_block{1};
 
-// Serials are handed out to each thread in blocks so the hot path takes no shared
-// cache line; uniqueness is what matters, not order.
+// Per-thread state of the hot path. initial-exec TLS: the default model for a shared
+// library calls __tls_get_addr on every access, which cost more than the rest of an
+// acquire. The block is a few bytes, well within glibc's reserve for dlopen'ed libraries.
+struct ThreadCache {
+  uint64_t next_serial = 0;  // serials are handed out in blocks: no shared cache line
+  uint64_t serial_end = 0;
+  uint32_t slot_hint = 0;  // the slot last used: right after a release it is free and hot
+};
+__attribute__((tls_model("initial-exec"))) thread_local ThreadCache t_cache;
+
+// Uniqueness is what matters, not order.
 uint64_t next_serial() {
-  thread_local uint64_t next = 0;
-  thread_local uint64_t end = 0;
-  if (next == end) {
-    next = g_next_serial_block.fetch_add(kSerialBlock, std::memory_order_relaxed);
-    end = next + kSerialBlock;
+  ThreadCache& c = t_cache;
+  if (c.next_serial == c.serial_end) {
+    c.next_serial = g_next_serial_block.fetch_add(kSerialBlock, std::memory_order_relaxed);
+    c.serial_end = c.next_serial + kSerialBlock;
   }
-  uint64_t serial = next++ & kSerialMask;
+  const uint64_t serial = c.next_serial++ & kSerialMask;
   return serial == 0 ? 1 : serial;  // keeps every permit non-zero
 }
-
-// The slot a thread last used: re-acquiring right after a release finds it free and hot.
-thread_local uint32_t t_slot_hint = 0;
 
 // Growth is rare (a limiter reaching a new peak), so one lock serves every table.
 std::mutex g_grow_mutex;
@@ -54,7 +59,7 @@ uint64_t PermitTable::issue(uint64_t in_flight) {
   uint32_t capacity = capacity_.load(std::memory_order_acquire);
   if (capacity < 2 * in_flight && capacity < kMaxSlots) capacity = grow(capacity);
   for (;;) {
-    const uint32_t start = t_slot_hint < capacity ? t_slot_hint : 0;
+    const uint32_t start = t_cache.slot_hint < capacity ? t_cache.slot_hint : 0;
     for (uint32_t probe = 0; probe < capacity; ++probe) {
       uint32_t index = start + probe;
       if (index >= capacity) index -= capacity;
@@ -66,7 +71,7 @@ uint64_t PermitTable::issue(uint64_t in_flight) {
                                            std::memory_order_relaxed)) {
         s.uses.store(s.uses.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
         s.cost_entry.store(0, std::memory_order_relaxed);
-        t_slot_hint = index;
+        t_cache.slot_hint = index;
         return permit;
       }
     }
@@ -91,7 +96,7 @@ bool PermitTable::retire(uint64_t permit) {
                                                   std::memory_order_relaxed)) {
     return false;
   }
-  t_slot_hint = index;
+  t_cache.slot_hint = index;
   return true;
 }
 
