@@ -162,15 +162,23 @@ void LocalLimiter::release_slow(Permit permit, std::optional<uint64_t> actual_co
     throw_bad_permit(permit);
   }
   if (actual_cost && entry != 0 && slow().window) slow().window->correct(entry, *actual_cost);
-  state_.fetch_sub(1, std::memory_order_acq_rel);
-  dispatch_locked(monotonic_now(), done);
+  add_in_flight_locked(-1);
+  after_release_locked(done);
 }
 
 void LocalLimiter::finish_release_slow() {
   Completions done;
   std::lock_guard<std::mutex> lock(mutex_);
   enter_slow_locked();
-  state_.fetch_sub(1, std::memory_order_acq_rel);
+  add_in_flight_locked(-1);
+  after_release_locked(done);
+}
+
+void LocalLimiter::after_release_locked(Completions& done) {
+  // A windowed limiter with nobody waiting has nothing to hand over and stays slow:
+  // skip the clock read, the most expensive step of a release.
+  const SlowState& ss = slow();
+  if (ss.waiters.empty() && config_.has_window()) return;
   dispatch_locked(monotonic_now(), done);
 }
 
@@ -197,6 +205,13 @@ void LocalLimiter::leave_slow_if_idle_locked(Nanos now) {
   }
 }
 
+void LocalLimiter::add_in_flight_locked(int delta) {
+  // A plain store, not an RMW: in slow mode no CAS of the fast path can succeed (each
+  // expects a word without kSlow), so the lock holder is the only writer of the word.
+  const uint64_t s = state_.load(std::memory_order_relaxed);
+  state_.store(static_cast<uint64_t>(static_cast<int64_t>(s) + delta), std::memory_order_release);
+}
+
 uint32_t LocalLimiter::in_flight() const {
   return static_cast<uint32_t>(state_.load(std::memory_order_acquire) & kInFlightMask);
 }
@@ -216,7 +231,7 @@ bool LocalLimiter::reserve_locked(uint64_t cost, Nanos now, Nanos* retry_at) {
   }
   *retry_at = kNever;
   if (in_flight() >= config_.max_concurrent) return false;
-  state_.fetch_add(1, std::memory_order_acq_rel);
+  add_in_flight_locked(+1);
   return true;
 }
 
@@ -225,10 +240,10 @@ Status LocalLimiter::grant_locked(uint64_t cost, Nanos now, Permit* out) {
   try {
     permit = permits_.issue(in_flight());
   } catch (const Error&) {
-    state_.fetch_sub(1, std::memory_order_acq_rel);
+    add_in_flight_locked(-1);
     return Status::kNoMemory;
   } catch (const std::bad_alloc&) {
-    state_.fetch_sub(1, std::memory_order_acq_rel);
+    add_in_flight_locked(-1);
     return Status::kNoMemory;
   }
   if (config_.has_window()) {

@@ -63,12 +63,14 @@ class LocalLimiter final : public Limiter {
   void enter_slow_locked();
   void leave_slow_if_idle_locked(Nanos now);
   uint32_t in_flight() const;
+  void add_in_flight_locked(int delta);  // slow mode only
   // Reserves one concurrency slot if the window, the cost and any penalty allow a grant
   // of `cost` now; else *retry_at = when time will allow it (kNever: only a release can).
   bool reserve_locked(uint64_t cost, Nanos now, Nanos* retry_at);
   // Turns a reservation into a permit and records it in the window.
   Status grant_locked(uint64_t cost, Nanos now, Permit* out);
   void dispatch_locked(Nanos now, Completions& done);
+  void after_release_locked(Completions& done);
   void finish_waiter_locked(Waiter& w, Status status, Nanos now, Completions& done);
   Status wait_locked(std::unique_lock<std::mutex>& lock, Waiter& w, Completions& done);
   void schedule_timer_locked(Nanos at);
