@@ -27,7 +27,7 @@ void Limiter::check_cost(const LimiterConfig& config, uint64_t cost) {
 }
 
 LocalLimiter::LocalLimiter(const LimiterConfig& config)
-    : max_concurrent_(config.max_concurrent), config_(config) {
+    : max_concurrent_(config.max_concurrent), config_(config), window_ns_(config.window_ns()) {
   if (config.has_window()) {
     std::lock_guard<std::mutex> lock(mutex_);
     slow().window = std::make_unique<SlidingWindow>();
@@ -66,7 +66,7 @@ LocalLimiter::FastResult LocalLimiter::try_fast(Permit* out) {
   try {
     *out = permits_.issue((s & kInFlightMask) + 1);
   } catch (...) {
-    finish_release_slow();  // gives the reservation back, waking anyone who needs it
+    give_back_reservation();  // gives the reservation back, waking anyone who needs it
     throw;
   }
   return FastResult::kGranted;
@@ -134,13 +134,8 @@ void LocalLimiter::release(Permit permit, std::optional<uint64_t> actual_cost) {
   if (s & kSlow) return release_slow(permit, actual_cost);
   // Fast mode has no window, so there is no cost to correct.
   if (!permits_.retire(permit)) throw_bad_permit(permit);
-  for (;;) {
-    if (s & kSlow) return finish_release_slow();  // went slow meanwhile: waiters need this
-    if (state_.compare_exchange_weak(s, s - 1, std::memory_order_acq_rel,
-                                     std::memory_order_acquire)) {
-      return;
-    }
-  }
+  // One unconditional RMW, no CAS loop: two releasing threads never retry.
+  if (state_.fetch_sub(1, std::memory_order_acq_rel) & kSlow) wake_after_release();
 }
 
 void LocalLimiter::throw_bad_permit(Permit permit) {
@@ -162,15 +157,17 @@ void LocalLimiter::release_slow(Permit permit, std::optional<uint64_t> actual_co
     throw_bad_permit(permit);
   }
   if (actual_cost && entry != 0 && slow().window) slow().window->correct(entry, *actual_cost);
-  add_in_flight_locked(-1);
+  state_.fetch_sub(1, std::memory_order_acq_rel);
   after_release_locked(done);
 }
 
-void LocalLimiter::finish_release_slow() {
+void LocalLimiter::give_back_reservation() {
+  if (state_.fetch_sub(1, std::memory_order_acq_rel) & kSlow) wake_after_release();
+}
+
+void LocalLimiter::wake_after_release() {
   Completions done;
   std::lock_guard<std::mutex> lock(mutex_);
-  enter_slow_locked();
-  add_in_flight_locked(-1);
   after_release_locked(done);
 }
 
@@ -205,13 +202,6 @@ void LocalLimiter::leave_slow_if_idle_locked(Nanos now) {
   }
 }
 
-void LocalLimiter::add_in_flight_locked(int delta) {
-  // A plain store, not an RMW: in slow mode no CAS of the fast path can succeed (each
-  // expects a word without kSlow), so the lock holder is the only writer of the word.
-  const uint64_t s = state_.load(std::memory_order_relaxed);
-  state_.store(static_cast<uint64_t>(static_cast<int64_t>(s) + delta), std::memory_order_release);
-}
-
 uint32_t LocalLimiter::in_flight() const {
   return static_cast<uint32_t>(state_.load(std::memory_order_acquire) & kInFlightMask);
 }
@@ -220,7 +210,7 @@ bool LocalLimiter::reserve_locked(uint64_t cost, Nanos now, Nanos* retry_at) {
   SlowState& ss = slow();
   Nanos fit = std::max(now, ss.penalty_until);
   if (config_.has_window()) {
-    const Nanos window = config_.window_ns();
+    const Nanos window = window_ns_;
     ss.window->evict(now, window);
     fit = std::max(fit, ss.window->earliest_fit(now, window, config_.max_per_window,
                                                 config_.max_cost_per_window, cost));
@@ -231,7 +221,7 @@ bool LocalLimiter::reserve_locked(uint64_t cost, Nanos now, Nanos* retry_at) {
   }
   *retry_at = kNever;
   if (in_flight() >= config_.max_concurrent) return false;
-  add_in_flight_locked(+1);
+  state_.fetch_add(1, std::memory_order_acq_rel);
   return true;
 }
 
@@ -240,10 +230,10 @@ Status LocalLimiter::grant_locked(uint64_t cost, Nanos now, Permit* out) {
   try {
     permit = permits_.issue(in_flight());
   } catch (const Error&) {
-    add_in_flight_locked(-1);
+    state_.fetch_sub(1, std::memory_order_acq_rel);
     return Status::kNoMemory;
   } catch (const std::bad_alloc&) {
-    add_in_flight_locked(-1);
+    state_.fetch_sub(1, std::memory_order_acq_rel);
     return Status::kNoMemory;
   }
   if (config_.has_window()) {

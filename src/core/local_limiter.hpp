@@ -6,9 +6,11 @@
 //   slow mode: (kSlow set) a window, a waiter or a penalty exists. Every acquire and
 //              release takes mutex_, so the window log, the queue and in_flight move
 //              together and grants are handed to waiters in order.
-// Invariant: while kSlow is set, in_flight changes only under mutex_ (a fast CAS fails
-// because the word changed). Entering or leaving slow mode bumps a tag in state_, so a
-// fast acquire that read max_concurrent before a reconfigure cannot succeed after it.
+// Invariant: while kSlow is set, in_flight grows only under mutex_ (a fast CAS fails
+// because the word changed); a release may shrink it at any time, and if it sees kSlow
+// it then takes the lock to hand the freed capacity to the waiters. Entering or leaving slow mode
+// bumps a tag in state_, so a fast acquire that read max_concurrent before a reconfigure cannot
+// succeed after it.
 #pragma once
 
 #include <atomic>
@@ -56,14 +58,14 @@ class LocalLimiter final : public Limiter {
   FastResult try_fast(Permit* out);
   [[noreturn]] void throw_bad_permit(Permit permit);
   void release_slow(Permit permit, std::optional<uint64_t> actual_cost);
-  void finish_release_slow();
+  void give_back_reservation();
 
   // --- all below require mutex_ held ---
   SlowState& slow();
   void enter_slow_locked();
   void leave_slow_if_idle_locked(Nanos now);
   uint32_t in_flight() const;
-  void add_in_flight_locked(int delta);  // slow mode only
+  void wake_after_release();
   // Reserves one concurrency slot if the window, the cost and any penalty allow a grant
   // of `cost` now; else *retry_at = when time will allow it (kNever: only a release can).
   bool reserve_locked(uint64_t cost, Nanos now, Nanos* retry_at);
@@ -76,13 +78,17 @@ class LocalLimiter final : public Limiter {
   void schedule_timer_locked(Nanos at);
   void on_timer();
 
-  std::atomic<uint64_t> state_{0};
+  // Layout: what every fast operation only reads comes first, what it writes (state_)
+  // last, more than a cache line apart, so one thread's CAS does not evict the fields
+  // the other thread is about to read.
   std::atomic<uint32_t> max_concurrent_;
-  std::atomic<uint64_t> rejected_{0};
   PermitTable permits_;
   std::mutex mutex_;
   LimiterConfig config_;             // guarded by mutex_
+  Nanos window_ns_;                  // guarded by mutex_; config_.window_ns(), cached
   std::unique_ptr<SlowState> slow_;  // guarded by mutex_
+  std::atomic<uint64_t> rejected_{0};
+  std::atomic<uint64_t> state_{0};
 };
 
 }  // namespace ptl::core

@@ -111,6 +111,7 @@ void LocalLimiter::reconfigure(const LimiterConfig& config) {
   std::lock_guard<std::mutex> lock(mutex_);
   enter_slow_locked();  // bumps the tag: fast acquires that read the old limit now fail
   config_ = config;
+  window_ns_ = config.window_ns();
   max_concurrent_.store(config.max_concurrent, std::memory_order_relaxed);
   SlowState& ss = slow();
   if (config.has_window() && !ss.window) ss.window = std::make_unique<SlidingWindow>();
@@ -132,7 +133,7 @@ LimiterStats LocalLimiter::stats() {
   if (slow_) {
     st.waiting = static_cast<uint32_t>(slow_->waiters.size());
     if (config_.has_window() && slow_->window) {
-      slow_->window->evict(monotonic_now(), config_.window_ns());
+      slow_->window->evict(monotonic_now(), window_ns_);
       st.current_window_count = slow_->window->count();
       st.current_window_cost = slow_->window->cost();
     }

@@ -20,7 +20,9 @@ class PermitTable {
 
   // One outstanding permit. Fields other than `permit` are written only by the holder
   // between issue() and retire(), so plain relaxed stores suffice.
-  struct Slot {
+  // A cache line each: two threads' slots side by side would otherwise share a line and
+  // every claim by one would evict the other's.
+  struct alignas(64) Slot {
     std::atomic<uint64_t> permit{0};      // 0 = free
     std::atomic<uint64_t> uses{0};        // grants ever made through this slot
     std::atomic<uint64_t> cost{0};        // cost charged to the window at the grant
