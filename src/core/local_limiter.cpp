@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <string>
 
+#include "log/log.hpp"
+
 namespace ptl::core {
 namespace {
 
@@ -139,6 +141,7 @@ void LocalLimiter::release(Permit permit, std::optional<uint64_t> actual_cost) {
 }
 
 void LocalLimiter::throw_bad_permit(Permit permit) {
+  log::logger().warn("release of permit {} that is not held (double release?)", permit);
   fail(Status::kInvalid, "permit " + std::to_string(permit) +
                              " is not held on this limiter (already released, or another "
                              "limiter's)");
@@ -295,6 +298,7 @@ Status LocalLimiter::wait_locked(std::unique_lock<std::mutex>& lock, Waiter& w, 
     const Nanos now = monotonic_now();
     if (now >= w.wake_at) dispatch_locked(now, done);
     if (!w.done && now >= w.deadline) {
+      log::logger().debug("acquire timed out after {} ns in line", now - w.enqueued_at);
       finish_waiter_locked(w, Status::kTimedOut, now, done);
       dispatch_locked(now, done);  // the next in line may fit where this one did not
     }

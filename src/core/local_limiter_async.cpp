@@ -4,6 +4,7 @@
 
 #include "core/local_limiter.hpp"
 #include "core/timer_service.hpp"
+#include "log/log.hpp"
 
 namespace ptl::core {
 namespace {
@@ -27,7 +28,10 @@ void LocalLimiter::on_timer() {
   if (ss.timer_at <= now) ss.timer_at = kNever;
   for (auto it = ss.waiters.begin(); it != ss.waiters.end();) {
     Waiter& w = *it++;
-    if (w.is_async() && w.deadline <= now) finish_waiter_locked(w, Status::kTimedOut, now, done);
+    if (w.is_async() && w.deadline <= now) {
+      log::logger().debug("async acquire {} timed out", w.ticket);
+      finish_waiter_locked(w, Status::kTimedOut, now, done);
+    }
   }
   dispatch_locked(now, done);
   Nanos next_deadline = kNever;
@@ -103,6 +107,8 @@ void LocalLimiter::penalize(Nanos retry_after_ns) {
   const Nanos now = monotonic_now();
   SlowState& ss = slow();
   ss.penalty_until = std::max(ss.penalty_until, deadline_after(now, retry_after_ns));
+  log::logger().info("limiter penalized for {} ms; {} waiting", retry_after_ns / 1000000,
+                     ss.waiters.size());
   dispatch_locked(now, done);
 }
 
@@ -115,6 +121,9 @@ void LocalLimiter::reconfigure(const LimiterConfig& config) {
   max_concurrent_.store(config.max_concurrent, std::memory_order_relaxed);
   SlowState& ss = slow();
   if (config.has_window() && !ss.window) ss.window = std::make_unique<SlidingWindow>();
+  log::logger().info("limiter reconfigured: max_concurrent {}, {} per {} s, cost {}; {} in flight",
+                     config.max_concurrent, config.max_per_window, config.window_seconds,
+                     config.max_cost_per_window, in_flight());
   dispatch_locked(monotonic_now(), done);
 }
 
