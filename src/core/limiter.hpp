@@ -2,6 +2,10 @@
 //
 // Reference counted intrusively because the C ABI hands out raw pointers that are
 // ref'ed and unref'ed across the boundary; boost::intrusive_ptr holds them inside.
+// Two counts: users' references (handles, registries) decide when the limiter closes,
+// which completes pending async acquires with kClosed; keep-alives (the users' count
+// as one, plus pending timers) decide when its memory goes. So a timer never keeps a
+// limiter open that nobody can reach.
 #pragma once
 
 #include <atomic>
@@ -65,15 +69,39 @@ class Limiter {
 
   void add_ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
   void drop_ref() {
-    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      close();
+      drop_keepalive();
+    }
+  }
+  void add_keepalive() { keepalives_.fetch_add(1, std::memory_order_relaxed); }
+  void drop_keepalive() {
+    if (keepalives_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
   }
 
  protected:
+  // The last user reference is gone: complete whatever still waits.
+  virtual void close() {}
+
   // The caller's cost check shared by every backend: a cost the window can never hold.
   static void check_cost(const LimiterConfig& config, uint64_t cost);
 
  private:
   std::atomic<uint32_t> refs_{1};
+  std::atomic<uint32_t> keepalives_{1};  // the users' references count as one
+};
+
+// Keeps a limiter's memory (not the limiter open) while a timer is pending for it.
+class KeepAlive {
+ public:
+  explicit KeepAlive(Limiter* l) : limiter_(l) { limiter_->add_keepalive(); }
+  KeepAlive(const KeepAlive& other) : KeepAlive(other.limiter_) {}
+  KeepAlive& operator=(const KeepAlive&) = delete;
+  ~KeepAlive() { limiter_->drop_keepalive(); }
+  Limiter* get() const { return limiter_; }
+
+ private:
+  Limiter* limiter_;
 };
 
 inline void intrusive_ptr_add_ref(Limiter* l) {

@@ -37,14 +37,19 @@ LocalLimiter::LocalLimiter(const LimiterConfig& config)
   }
 }
 
-LocalLimiter::~LocalLimiter() {
-  // Nobody else holds a reference, so no thread waits synchronously; asynchronous
-  // waiters are told the limiter is gone.
-  if (!slow_) return;
+LocalLimiter::~LocalLimiter() = default;
+
+void LocalLimiter::close() {
+  // Nobody else can reach the limiter now, so no thread waits synchronously on it;
+  // asynchronous waiters are told it is gone.
   Completions done;
-  while (!slow_->waiters.empty()) {
-    Waiter& w = slow_->waiters.front();
-    slow_->waiters.pop_front();
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!slow_) return;  // never waited on: nothing to tell
+  SlowState& ss = *slow_;
+  ss.closed = true;
+  while (!ss.waiters.empty()) {
+    Waiter& w = ss.waiters.front();
+    ss.waiters.pop_front();
     w.done = true;
     w.status = Status::kClosed;
     done.add(&w);
@@ -160,7 +165,7 @@ void LocalLimiter::release_slow(Permit permit, std::optional<uint64_t> actual_co
     throw_bad_permit(permit);
   }
   if (actual_cost && entry != 0 && slow().window) slow().window->correct(entry, *actual_cost);
-  state_.fetch_sub(1, std::memory_order_acq_rel);
+  --slow_in_flight_delta_;
   after_release_locked(done);
 }
 
@@ -198,15 +203,18 @@ void LocalLimiter::enter_slow_locked() {
 void LocalLimiter::leave_slow_if_idle_locked(Nanos now) {
   SlowState& ss = slow();
   if (!ss.waiters.empty() || config_.has_window() || ss.penalty_until > now) return;
+  // Folds the lock holders' count back into the word that fast mode counts in.
   uint64_t s = state_.load(std::memory_order_acquire);
-  while ((s & kSlow) &&
-         !state_.compare_exchange_weak(s, with_mode(s, false), std::memory_order_acq_rel,
-                                       std::memory_order_acquire)) {
+  while ((s & kSlow) && !state_.compare_exchange_weak(
+                            s, with_mode(s, false) + static_cast<uint64_t>(slow_in_flight_delta_),
+                            std::memory_order_acq_rel, std::memory_order_acquire)) {
   }
+  slow_in_flight_delta_ = 0;
 }
 
 uint32_t LocalLimiter::in_flight() const {
-  return static_cast<uint32_t>(state_.load(std::memory_order_acquire) & kInFlightMask);
+  const auto counted = static_cast<int64_t>(state_.load(std::memory_order_acquire) & kInFlightMask);
+  return static_cast<uint32_t>(counted + slow_in_flight_delta_);
 }
 
 bool LocalLimiter::reserve_locked(uint64_t cost, Nanos now, Nanos* retry_at) {
@@ -224,7 +232,7 @@ bool LocalLimiter::reserve_locked(uint64_t cost, Nanos now, Nanos* retry_at) {
   }
   *retry_at = kNever;
   if (in_flight() >= config_.max_concurrent) return false;
-  state_.fetch_add(1, std::memory_order_acq_rel);
+  ++slow_in_flight_delta_;
   return true;
 }
 
@@ -233,10 +241,10 @@ Status LocalLimiter::grant_locked(uint64_t cost, Nanos now, Permit* out) {
   try {
     permit = permits_.issue(in_flight());
   } catch (const Error&) {
-    state_.fetch_sub(1, std::memory_order_acq_rel);
+    --slow_in_flight_delta_;
     return Status::kNoMemory;
   } catch (const std::bad_alloc&) {
-    state_.fetch_sub(1, std::memory_order_acq_rel);
+    --slow_in_flight_delta_;
     return Status::kNoMemory;
   }
   if (config_.has_window()) {

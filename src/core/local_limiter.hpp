@@ -6,11 +6,12 @@
 //   slow mode: (kSlow set) a window, a waiter or a penalty exists. Every acquire and
 //              release takes mutex_, so the window log, the queue and in_flight move
 //              together and grants are handed to waiters in order.
-// Invariant: while kSlow is set, in_flight grows only under mutex_ (a fast CAS fails
-// because the word changed); a release may shrink it at any time, and if it sees kSlow
-// it then takes the lock to hand the freed capacity to the waiters. Entering or leaving slow mode
-// bumps a tag in state_, so a fast acquire that read max_concurrent before a reconfigure cannot
-// succeed after it.
+// In slow mode, in_flight = the count in state_ + slow_in_flight_delta_. Lock holders
+// move only the delta (a plain integer: no atomic RMW under the lock); the count in
+// state_ can still shrink, by a release that read fast mode just before the switch and
+// then takes the lock to hand the capacity over. Leaving slow mode folds the delta back. Entering
+// or leaving slow mode bumps a tag in state_, so a fast acquire that read max_concurrent before a
+// reconfigure cannot succeed after it.
 #pragma once
 
 #include <atomic>
@@ -42,6 +43,9 @@ class LocalLimiter final : public Limiter {
   LimiterConfig config() override;
   LimiterStats stats() override;
 
+ protected:
+  void close() override;
+
  private:
   // What only slow mode needs, allocated on first use so an idle limiter stays small.
   struct SlowState {
@@ -49,6 +53,7 @@ class LocalLimiter final : public Limiter {
     std::unique_ptr<SlidingWindow> window;  // kept once made, so entry ids never repeat
     Nanos penalty_until = 0;
     Nanos timer_at = kNever;  // earliest timer still pending for this limiter
+    bool closed = false;      // no user reference left; only pending timers hold it
     uint64_t timeouts = 0;
     uint64_t cancelled = 0;
     uint64_t wait_ns = 0;
@@ -64,7 +69,7 @@ class LocalLimiter final : public Limiter {
   SlowState& slow();
   void enter_slow_locked();
   void leave_slow_if_idle_locked(Nanos now);
-  uint32_t in_flight() const;
+  uint32_t in_flight() const;  // exact under mutex_
   void wake_after_release();
   // Reserves one concurrency slot if the window, the cost and any penalty allow a grant
   // of `cost` now; else *retry_at = when time will allow it (kNever: only a release can).
@@ -84,9 +89,10 @@ class LocalLimiter final : public Limiter {
   std::atomic<uint32_t> max_concurrent_;
   PermitTable permits_;
   std::mutex mutex_;
-  LimiterConfig config_;             // guarded by mutex_
-  Nanos window_ns_;                  // guarded by mutex_; config_.window_ns(), cached
-  std::unique_ptr<SlowState> slow_;  // guarded by mutex_
+  LimiterConfig config_;              // guarded by mutex_
+  Nanos window_ns_;                   // guarded by mutex_; config_.window_ns(), cached
+  std::unique_ptr<SlowState> slow_;   // guarded by mutex_
+  int64_t slow_in_flight_delta_ = 0;  // guarded by mutex_; 0 in fast mode
   std::atomic<uint64_t> rejected_{0};
   std::atomic<uint64_t> state_{0};
 };

@@ -15,15 +15,15 @@ void LocalLimiter::schedule_timer_locked(Nanos at) {
   SlowState& ss = slow();
   if (at >= ss.timer_at) return;  // an earlier timer will look again
   ss.timer_at = at;
-  LimiterPtr self(this);
   TimerService::instance().schedule(
-      at, [self = std::move(self)] { static_cast<LocalLimiter*>(self.get())->on_timer(); });
+      at, [self = KeepAlive(this)] { static_cast<LocalLimiter*>(self.get())->on_timer(); });
 }
 
 void LocalLimiter::on_timer() {
   Completions done;
   std::lock_guard<std::mutex> lock(mutex_);
   SlowState& ss = slow();
+  if (ss.closed) return;
   const Nanos now = monotonic_now();
   if (ss.timer_at <= now) ss.timer_at = kNever;
   for (auto it = ss.waiters.begin(); it != ss.waiters.end();) {
@@ -106,7 +106,9 @@ void LocalLimiter::penalize(Nanos retry_after_ns) {
   enter_slow_locked();
   const Nanos now = monotonic_now();
   SlowState& ss = slow();
-  ss.penalty_until = std::max(ss.penalty_until, deadline_after(now, retry_after_ns));
+  // Capped below kNever, which would read as "no time can be told" to try_acquire.
+  ss.penalty_until =
+      std::max(ss.penalty_until, std::min(deadline_after(now, retry_after_ns), kNever - 1));
   log::logger().info("limiter penalized for {} ms; {} waiting", retry_after_ns / 1000000,
                      ss.waiters.size());
   dispatch_locked(now, done);

@@ -41,7 +41,10 @@ class SlidingWindow {
   };
   std::deque<Entry> entries_;
   uint64_t front_id_ = 1;  // id of entries_.front(); ids start at 1 so 0 means "none"
-  uint64_t cost_sum_ = 0;  // invariant: sum of entries_[*].cost
+  // Invariant: sum of entries_[*].cost, saturated at UINT64_MAX. A saturated sum is only
+  // recomputed (exactly) when an entry leaves, so it never wraps to "empty".
+  uint64_t cost_sum_ = 0;
+  void recompute_cost();
 };
 
 }  // namespace ptl::core
