@@ -22,6 +22,10 @@ install(FILES
   ${CMAKE_CURRENT_BINARY_DIR}/pocketflow_throttledConfigVersion.cmake
   DESTINATION ${PTL_CMAKE_DIR} COMPONENT dev)
 
+# The .pc file finds the prefix relative to itself, so an installed tree can be moved
+# (or installed with --prefix somewhere else than configured) and still work.
+file(RELATIVE_PATH PTL_PC_TO_PREFIX "${CMAKE_INSTALL_FULL_LIBDIR}/pkgconfig" "${CMAKE_INSTALL_PREFIX}")
+string(REGEX REPLACE "/$" "" PTL_PC_TO_PREFIX "${PTL_PC_TO_PREFIX}")
 configure_file(pkgconfig/pocketflow_throttled.pc.in
   ${CMAKE_CURRENT_BINARY_DIR}/pocketflow_throttled.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/pocketflow_throttled.pc
