@@ -9,6 +9,27 @@ using ptl::capi::require;
 using ptl::capi::to_int;
 namespace core = ptl::core;
 
+namespace {
+
+// The outcome of an acquire. Failures are the cold path, so they can afford a message:
+// ptl_last_error() must never show an older, unrelated one after a negative status.
+int acquire_outcome(const char* call, core::Status st, int64_t timeout_ns) {
+  switch (st) {
+    case core::Status::kOk:
+      return PTL_OK;
+    case core::Status::kTimedOut:
+      return ptl::capi::set_error(PTL_ETIMEDOUT, std::string(call) + ": no permit within " +
+                                                     std::to_string(timeout_ns) + " ns");
+    case core::Status::kAgain:
+      return ptl::capi::set_error(PTL_EAGAIN, std::string(call) + ": no capacity now");
+    default:
+      return ptl::capi::set_error(to_int(st),
+                                  std::string(call) + ": " + ptl_status_name(to_int(st)));
+  }
+}
+
+}  // namespace
+
 extern "C" {
 
 void ptl_limiter_config_init(ptl_limiter_config* cfg) {
@@ -53,7 +74,7 @@ int ptl_acquire(ptl_limiter* lim, int64_t timeout_ns, ptl_permit* out) {
   return guarded("ptl_acquire", [&] {
     core::Limiter& l = limiter_of(lim);
     require(out, "out");
-    return to_int(l.acquire(1, timeout_ns, out));
+    return acquire_outcome("ptl_acquire", l.acquire(1, timeout_ns, out), timeout_ns);
   });
 }
 
@@ -61,7 +82,7 @@ int ptl_try_acquire(ptl_limiter* lim, ptl_permit* out, int64_t* retry_after_ns) 
   return guarded("ptl_try_acquire", [&] {
     core::Limiter& l = limiter_of(lim);
     require(out, "out");
-    return to_int(l.try_acquire(1, out, retry_after_ns));
+    return acquire_outcome("ptl_try_acquire", l.try_acquire(1, out, retry_after_ns), 0);
   });
 }
 
@@ -69,7 +90,7 @@ int ptl_acquire_cost(ptl_limiter* lim, uint64_t cost, int64_t timeout_ns, ptl_pe
   return guarded("ptl_acquire_cost", [&] {
     core::Limiter& l = limiter_of(lim);
     require(out, "out");
-    return to_int(l.acquire(cost, timeout_ns, out));
+    return acquire_outcome("ptl_acquire_cost", l.acquire(cost, timeout_ns, out), timeout_ns);
   });
 }
 
