@@ -434,7 +434,7 @@ TEST(CapiAsync, AsyncAndSyncWaitersShareOneFifoQueue) {
     if (k % 2 == 0) {
       threads.emplace_back([&, k] {
         ptl_permit p = 0;
-        ASSERT_EQ(ptl_acquire(lim, -1, &p), PTL_OK);
+        ASSERT_EQ(ptl_acquire(lim, 20 * kSec, &p), PTL_OK);
         {
           std::lock_guard<std::mutex> lock(mu);
           order.push_back(k);

@@ -18,16 +18,23 @@ namespace {
 constexpr int64_t kSlack = 15 * kMs;  // generous: sanitizer builds on 2 busy cores
 
 // Runs body(thread_index, rng) in n threads until `deadline` (mono ns).
+// Threads that are still blocked 60 s after the deadline (a lost wake-up) end the
+// process with a message instead of hanging the suite.
 template <typename Body>
 void hammer(int n, int64_t run_ns, Body body) {
-  const int64_t deadline = mono_ns() + run_ns;
-  std::vector<std::thread> ts;
-  for (int i = 0; i < n; ++i)
-    ts.emplace_back([&, i] {
-      std::mt19937 rng(static_cast<uint32_t>(1234 + i));
-      while (mono_ns() < deadline) body(i, rng);
-    });
-  for (auto& t : ts) t.join();
+  run_or_die(
+      "hammer threads",
+      [&] {
+        const int64_t deadline = mono_ns() + run_ns;
+        std::vector<std::thread> ts;
+        for (int i = 0; i < n; ++i)
+          ts.emplace_back([&, i] {
+            std::mt19937 rng(static_cast<uint32_t>(1234 + i));
+            while (mono_ns() < deadline) body(i, rng);
+          });
+        for (auto& t : ts) t.join();
+      },
+      run_ns + 60 * kSec);
 }
 
 void short_work(std::mt19937& rng) {
@@ -240,8 +247,8 @@ void fifo_run(const ptl_limiter_config& cfg, int n, bool use_cost) {
     ts.emplace_back([&, k] {
       int64_t t0 = mono_ns();
       ptl_permit p = 0;
-      int rc = use_cost ? ptl_acquire_cost(lim, 1 + static_cast<uint64_t>(k % 3), -1, &p)
-                        : ptl_acquire(lim, -1, &p);
+      int rc = use_cost ? ptl_acquire_cost(lim, 1 + static_cast<uint64_t>(k % 3), 30 * kSec, &p)
+                        : ptl_acquire(lim, 30 * kSec, &p);
       ASSERT_EQ(rc, PTL_OK);
       obs.on_grant(t0, 1, k);
       obs.on_release();
@@ -288,7 +295,7 @@ TEST(Guarantee, FifoByWindowAlone) {
     ts.emplace_back([&, k] {
       int64_t tb = mono_ns();
       ptl_permit q = 0;
-      ASSERT_EQ(ptl_acquire(lim, -1, &q), PTL_OK);
+      ASSERT_EQ(ptl_acquire(lim, 30 * kSec, &q), PTL_OK);
       obs.on_grant(tb, 1, k);
       obs.on_release();
       EXPECT_EQ(ptl_release(lim, q), PTL_OK);

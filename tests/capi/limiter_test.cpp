@@ -14,7 +14,8 @@ namespace {
 // A thread that acquires, reports, holds until told, then releases.
 class Holder {
  public:
-  Holder(ptl_limiter* lim, uint64_t cost = 1, int64_t timeout_ns = -1)
+  // A finite default timeout: a limiter that never grants fails the test, not hangs it.
+  Holder(ptl_limiter* lim, uint64_t cost = 1, int64_t timeout_ns = 20 * kSec)
       : lim_(lim), t_([this, cost, timeout_ns] {
           t_before_ = mono_ns();
           ptl_permit p = 0;
@@ -261,6 +262,12 @@ void head_leaves(const char* how) {
   std::atomic<int> head_status{1};
   uint64_t ticket = 0;
   std::thread sync_head;
+  struct Joiner {  // joins on every exit, early ASSERT returns included
+    std::thread& t;
+    ~Joiner() {
+      if (t.joinable()) t.join();
+    }
+  } joiner{sync_head};
   const std::string mode = how;
   if (mode == "sync timeout") {
     sync_head = std::thread([&] {
@@ -281,7 +288,7 @@ void head_leaves(const char* how) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     ASSERT_EQ(ptl_cancel(lim, ticket), PTL_OK);
   }
-  ASSERT_TRUE(follower.wait_done());
+  EXPECT_TRUE(follower.wait_done()) << "the follower was not granted";
   if (sync_head.joinable()) sync_head.join();
   EXPECT_EQ(head_status.load(), mode == "cancel" ? PTL_ECANCELED : PTL_ETIMEDOUT);
   EXPECT_EQ(follower.rc(), PTL_OK);
@@ -575,7 +582,7 @@ TEST(CapiCost, CostWindowSlides) {
   const int64_t t0 = mono_ns();
   ASSERT_EQ(ptl_acquire_cost(lim, 10, 0, &p), PTL_OK);
   ASSERT_EQ(ptl_release(lim, p), PTL_OK);
-  ASSERT_EQ(ptl_acquire_cost(lim, 4, -1, &p), PTL_OK);
+  ASSERT_EQ(ptl_acquire_cost(lim, 4, 20 * kSec, &p), PTL_OK);
   EXPECT_GE(mono_ns(), t0 + 150 * kMs) << "cost granted before the window slid";
   ASSERT_EQ(ptl_release(lim, p), PTL_OK);
   const ptl_limiter_stats s = stats_of(lim);
@@ -661,7 +668,7 @@ TEST(CapiPenalize, BlocksEverySharer) {
   EXPECT_EQ(ptl_release(h2, held), PTL_OK) << "permits in flight are unaffected";
   rc = ptl_try_acquire(h2, &p, nullptr);
   refused_before(h2, rc, p, t0 + kPenalty);  // a release must not end the penalty
-  ASSERT_EQ(ptl_acquire(h2, -1, &p), PTL_OK);
+  ASSERT_EQ(ptl_acquire(h2, 20 * kSec, &p), PTL_OK);
   EXPECT_GE(mono_ns(), t0 + kPenalty) << "granted during the penalty";
   EXPECT_EQ(ptl_release(h1, p), PTL_OK);
   ASSERT_EQ(ptl_try_acquire(h1, &p, nullptr), PTL_OK);
@@ -691,7 +698,7 @@ TEST(CapiPenalize, ShorterPenaltyDoesNotShortenALongerOne) {
   ptl_permit p = 0;
   const int rc = ptl_try_acquire(lim, &p, nullptr);
   refused_before(lim, rc, p, t0 + 300 * kMs);  // the shorter penalty must not cut it short
-  ASSERT_EQ(ptl_acquire(lim, -1, &p), PTL_OK);
+  ASSERT_EQ(ptl_acquire(lim, 20 * kSec, &p), PTL_OK);
   EXPECT_GE(mono_ns(), t0 + 300 * kMs);
   EXPECT_EQ(ptl_release(lim, p), PTL_OK);
 }
@@ -900,7 +907,7 @@ TEST(CapiStats, ExactCounts) {
   for (int i = 0; i < 3; ++i)
     ws.emplace_back([&] {
       ptl_permit p = 0;
-      ASSERT_EQ(ptl_acquire(lim, -1, &p), PTL_OK);
+      ASSERT_EQ(ptl_acquire(lim, 20 * kSec, &p), PTL_OK);
       granted++;
       EXPECT_EQ(ptl_release(lim, p), PTL_OK);
     });
