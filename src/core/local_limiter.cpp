@@ -83,13 +83,9 @@ Status LocalLimiter::acquire(uint64_t cost, Nanos timeout_ns, Permit* out) {
   if (try_fast(out) == FastResult::kGranted) return Status::kOk;
   Completions done;
   std::unique_lock<std::mutex> lock(mutex_);
-  check_cost(config_, cost);
-  enter_slow_locked();
-  const Nanos now = monotonic_now();
-  SlowState& ss = slow();
-  Nanos retry_at;
-  if (ss.waiters.empty() && reserve_locked(cost, now, &retry_at)) {
-    const Status st = grant_locked(cost, now, out);
+  Nanos now, retry_at;
+  const Status st = start_acquire_locked(cost, out, &now, &retry_at);
+  if (st != Status::kAgain) {
     leave_slow_if_idle_locked(now);
     return st;
   }
@@ -104,11 +100,11 @@ Status LocalLimiter::acquire(uint64_t cost, Nanos timeout_ns, Permit* out) {
   w.cv = &cv;
   w.enqueued_at = now;
   w.deadline = deadline_after(now, timeout_ns);
-  ss.waiters.push_back(w);
+  slow().waiters.push_back(w);
   dispatch_locked(now, done);  // computes the new head's wake-up time
-  const Status st = wait_locked(lock, w, done);
-  if (st == Status::kOk) *out = w.permit;
-  return st;
+  const Status waited = wait_locked(lock, w, done);
+  if (waited == Status::kOk) *out = w.permit;
+  return waited;
 }
 
 Status LocalLimiter::try_acquire(uint64_t cost, Permit* out, Nanos* retry_after_ns) {
@@ -120,16 +116,10 @@ Status LocalLimiter::try_acquire(uint64_t cost, Permit* out, Nanos* retry_after_
     return Status::kAgain;
   }
   std::lock_guard<std::mutex> lock(mutex_);
-  check_cost(config_, cost);
-  enter_slow_locked();
-  const Nanos now = monotonic_now();
-  Nanos retry_at = kNever;
-  Status st = Status::kAgain;
-  if (slow().waiters.empty() && reserve_locked(cost, now, &retry_at)) {
-    st = grant_locked(cost, now, out);
-  } else {
+  Nanos now, retry_at;
+  const Status st = start_acquire_locked(cost, out, &now, &retry_at);
+  if (st == Status::kAgain) {
     rejected_.fetch_add(1, std::memory_order_relaxed);
-    if (!slow().waiters.empty()) retry_at = kNever;  // behind the queue: no time can be told
     if (retry_after_ns != nullptr) *retry_after_ns = retry_at == kNever ? -1 : retry_at - now;
   }
   leave_slow_if_idle_locked(now);
@@ -234,6 +224,18 @@ bool LocalLimiter::reserve_locked(uint64_t cost, Nanos now, Nanos* retry_at) {
   if (in_flight() >= config_.max_concurrent) return false;
   ++slow_in_flight_delta_;
   return true;
+}
+
+Status LocalLimiter::start_acquire_locked(uint64_t cost, Permit* out, Nanos* now, Nanos* retry_at) {
+  check_cost(config_, cost);
+  enter_slow_locked();
+  *now = monotonic_now();
+  if (!slow().waiters.empty()) {
+    *retry_at = kNever;  // behind the queue: no time can be told
+    return Status::kAgain;
+  }
+  if (!reserve_locked(cost, *now, retry_at)) return Status::kAgain;
+  return grant_locked(cost, *now, out);
 }
 
 Status LocalLimiter::grant_locked(uint64_t cost, Nanos now, Permit* out) {

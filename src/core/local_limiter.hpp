@@ -74,6 +74,10 @@ class LocalLimiter final : public Limiter {
   // Reserves one concurrency slot if the window, the cost and any penalty allow a grant
   // of `cost` now; else *retry_at = when time will allow it (kNever: only a release can).
   bool reserve_locked(uint64_t cost, Nanos now, Nanos* retry_at);
+  // The first step of every slow-path acquire: checks the cost, enters slow mode and
+  // grants at once if nobody is queued and there is room. kOk (or kNoMemory) if it
+  // granted; else kAgain with *retry_at as reserve_locked gives it (kNever if queued).
+  Status start_acquire_locked(uint64_t cost, Permit* out, Nanos* now, Nanos* retry_at);
   // Turns a reservation into a permit and records it in the window.
   Status grant_locked(uint64_t cost, Nanos now, Permit* out);
   void dispatch_locked(Nanos now, Completions& done);

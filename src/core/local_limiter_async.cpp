@@ -55,24 +55,18 @@ void LocalLimiter::acquire_async(uint64_t cost, Nanos timeout_ns, AcquireCallbac
   {
     Completions done;
     std::lock_guard<std::mutex> lock(mutex_);
-    check_cost(config_, cost);
-    enter_slow_locked();
-    const Nanos now = monotonic_now();
-    SlowState& ss = slow();
-    Nanos retry_at;
-    if (ss.waiters.empty() && reserve_locked(cost, now, &retry_at)) {
-      immediate = grant_locked(cost, now, &permit);
-    } else if (timeout_ns == 0) {
+    Nanos now, retry_at;
+    immediate = start_acquire_locked(cost, &permit, &now, &retry_at);
+    if (immediate == Status::kAgain && timeout_ns == 0) {
       rejected_.fetch_add(1, std::memory_order_relaxed);
-      immediate = Status::kAgain;
-    } else {
+    } else if (immediate == Status::kAgain) {
       Waiter* w = waiter.release();
       w->cost = cost;
       w->callback = cb;
       w->ticket = id;
       w->enqueued_at = now;
       w->deadline = deadline_after(now, timeout_ns);
-      ss.waiters.push_back(*w);
+      slow().waiters.push_back(*w);
       if (w->deadline != kNever) schedule_timer_locked(w->deadline);
       dispatch_locked(now, done);
       return;
