@@ -218,6 +218,44 @@ PTL_API int ptl_cancel(ptl_limiter* lim, uint64_t ticket);
  * anyone sharing it, for retry_after_ns from now. Permits in flight are unaffected. */
 PTL_API int ptl_limiter_penalize(ptl_limiter* lim, int64_t retry_after_ns);
 
+/* ---- presets --------------------------------------------------------------------- */
+
+/* The original library's Presets and FlowPresets: limits for popular APIs (OpenAI free and
+ * tiers 1-5, Anthropic free and build tiers, Google, Cohere, Hugging Face, Mistral),
+ * generic ones (conservative, moderate, aggressive), web scraping, and flow presets
+ * (named flow_*). The table is static; its strings are never freed. */
+
+#define PTL_PRESET_NODE 0u          /* config limits the calls of one node */
+#define PTL_PRESET_FLOW 1u          /* config limits flow instances (max_concurrent_flows) */
+#define PTL_PRESET_ADAPTIVE_FLOW 2u /* adaptive flow: config starts at the initial concurrency */
+
+typedef struct ptl_preset_adaptive {
+  uint32_t min_concurrent;     /* concurrency never shrinks below this */
+  uint32_t max_concurrent;     /* nor grows above this */
+  uint32_t recovery_threshold; /* consecutive successes before growing */
+  double backoff_factor;       /* multiplier on a rate-limit signal, in (0, 1) */
+  double recovery_factor;      /* multiplier on recovery, > 1 */
+} ptl_preset_adaptive;
+
+typedef struct ptl_preset {
+  uint32_t struct_size;         /* set by the caller to sizeof(ptl_preset) */
+  uint32_t kind;                /* PTL_PRESET_NODE, _FLOW or _ADAPTIVE_FLOW */
+  const char* name;             /* "openai_tier1"; static */
+  const char* description;      /* one line; static */
+  ptl_limiter_config config;    /* max_concurrent; max_per_window per 60 s (0 = unlimited) */
+  ptl_preset_adaptive adaptive; /* PTL_PRESET_ADAPTIVE_FLOW only; all zero otherwise */
+} ptl_preset;
+
+/* Fills *out (caller sets out->struct_size) with preset `name`, matched ASCII
+ * case-insensitively ("OPENAI_TIER1" is openai_tier1). PTL_ENOTFOUND if there is none;
+ * PTL_EINVAL for NULL or a struct_size too small to hold config. */
+PTL_API int ptl_preset_get(const char* name, ptl_preset* out);
+
+/* Calls fn once per preset, in table order (providers first, then flow presets); a
+ * non-zero return from fn stops the listing. The preset passed is valid during the call. */
+typedef int (*ptl_preset_fn)(void* user, const ptl_preset* preset);
+PTL_API int ptl_preset_list(ptl_preset_fn fn, void* user);
+
 /* ---- logging --------------------------------------------------------------------- */
 
 #define PTL_LOG_TRACE 0

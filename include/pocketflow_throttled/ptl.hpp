@@ -14,6 +14,8 @@
 //   - Boost.Asio support (ptl::async_acquire, ptl::error_category) lives in ptl_asio.hpp and
 //     is included from here whenever Boost >= 1.74 with Asio is found; define PTL_NO_ASIO
 //     before including to leave it out (and its compile time). PTL_HAS_ASIO tells which.
+//   - The preset table (ptl::presets::get/list, ptl::Presets, ptl::FlowPresets) lives in
+//     ptl_presets.hpp, always included from here.
 //   - Durations: a timeout <= 0 tries once; one too long for int64 nanoseconds waits forever.
 #pragma once
 
@@ -469,6 +471,8 @@ inline Registry registry() noexcept {
 }
 
 }  // namespace ptl
+
+#include <pocketflow_throttled/ptl_presets.hpp>
 
 #if !defined(PTL_NO_ASIO) && __has_include(<boost/asio/async_result.hpp>)
 #include <boost/version.hpp>
