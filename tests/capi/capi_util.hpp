@@ -87,6 +87,13 @@ inline ptl_limiter_stats stats_of(ptl_limiter* lim) {
   return s;
 }
 
+inline ptl_limiter_stats reg_stats(ptl_registry* reg, const char* name) {
+  ptl_limiter_stats s{};
+  s.struct_size = sizeof s;
+  EXPECT_EQ(ptl_registry_stats(reg, name, &s), PTL_OK) << ptl_last_error();
+  return s;
+}
+
 // Polls pred every millisecond until it holds or timeout passes (generous timeouts:
 // these wait for the library to reach a state, they do not measure speed).
 inline bool wait_until(const std::function<bool()>& pred, int64_t timeout_ns = 10 * kSec) {
