@@ -8,7 +8,7 @@ jobs=$(nproc)
 step() { printf '\n=== %s\n' "$*"; }
 
 step "dependencies"
-bash "$root/scripts/install-deps.sh"
+if [ "${PTL_DEPS_INSTALLED:-0}" != 1 ]; then bash "$root/scripts/install-deps.sh"; fi
 
 step "normal build (warnings are errors)"
 cmake -S "$root" -B "$root/build-ci" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
