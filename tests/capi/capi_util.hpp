@@ -96,6 +96,20 @@ inline ptl_limiter_stats reg_stats(ptl_registry* reg, const char* name) {
 
 // Polls pred every millisecond until it holds or timeout passes (generous timeouts:
 // these wait for the library to reach a state, they do not measure speed).
+// How many limiters ptl_registry_list reports (asserting the listing itself succeeds).
+inline int count_listed(ptl_registry* reg) {
+  int count = 0;
+  const int rc = ptl_registry_list(
+      reg,
+      [](void* u, const char*, const ptl_limiter_config*) {
+        ++*static_cast<int*>(u);
+        return 0;
+      },
+      &count);
+  EXPECT_EQ(rc, PTL_OK) << ptl_last_error();
+  return count;
+}
+
 inline bool wait_until(const std::function<bool()>& pred, int64_t timeout_ns = 10 * kSec) {
   const int64_t end = mono_ns() + timeout_ns;
   while (!pred()) {

@@ -25,13 +25,7 @@ void concurrency_hammer(const ptl_limiter_config& cfg) {
   });
   std::atomic<int> release_errors{0};
   hammer(16, 600 * kMs, [&](int, std::mt19937& rng) {
-    int64_t t0 = 0;
-    ptl_permit p = acquire_some_way(lim, rng, &t0);
-    if (!p) return;
-    obs.on_grant(t0);
-    short_work(rng);
-    obs.on_release();
-    if (ptl_release(lim, p) != PTL_OK) release_errors++;
+    if (observed_call(lim, obs, rng) != PTL_OK) release_errors++;
   });
   stop = true;
   monitor.join();

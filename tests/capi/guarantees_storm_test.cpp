@@ -160,15 +160,8 @@ TEST(Guarantee, ReconfigureUnderLoadNeverExceedsTheLimitInForce) {
       std::this_thread::sleep_for(std::chrono::milliseconds(7));
     }
   });
-  hammer(12, 700 * kMs, [&](int, std::mt19937& rng) {
-    int64_t t0 = 0;
-    ptl_permit p = acquire_some_way(lim, rng, &t0);
-    if (!p) return;
-    obs.on_grant(t0);
-    short_work(rng);
-    obs.on_release();
-    EXPECT_EQ(ptl_release(lim, p), PTL_OK);
-  });
+  hammer(12, 700 * kMs,
+         [&](int, std::mt19937& rng) { EXPECT_EQ(observed_call(lim, obs, rng), PTL_OK); });
   stop = true;
   controller.join();
   ASSERT_GT(steps.size(), 20u);

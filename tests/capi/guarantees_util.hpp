@@ -92,4 +92,16 @@ inline ptl_permit acquire_some_way(ptl_limiter* lim, std::mt19937& rng, int64_t*
   }
 }
 
+// One observed call: acquire some way, report the grant to obs, work briefly, report the
+// release and release. Returns the release's status (PTL_OK when nothing was granted).
+inline int observed_call(ptl_limiter* lim, GrantObserver& obs, std::mt19937& rng) {
+  int64_t t0 = 0;
+  const ptl_permit p = acquire_some_way(lim, rng, &t0);
+  if (!p) return PTL_OK;
+  obs.on_grant(t0);
+  short_work(rng);
+  obs.on_release();
+  return ptl_release(lim, p);
+}
+
 }  // namespace ptl_test

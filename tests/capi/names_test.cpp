@@ -100,16 +100,7 @@ TEST(CapiNames, BadNamesAreRejectedEverywhere) {
     EXPECT_TRUE(last_error_mentions("name")) << ptl_last_error();
   }
   // Nothing was registered by any of them.
-  int count = 0;
-  ASSERT_EQ(ptl_registry_list(
-                reg,
-                [](void* u, const char*, const ptl_limiter_config*) {
-                  ++*static_cast<int*>(u);
-                  return 0;
-                },
-                &count),
-            PTL_OK);
-  EXPECT_EQ(count, 0);
+  EXPECT_EQ(count_listed(reg), 0);
 }
 
 TEST(CapiNames, NullNamesAreRejectedEverywhere) {

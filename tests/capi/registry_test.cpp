@@ -164,15 +164,7 @@ TEST(CapiRegistry, GetOrCreateIsAtomicUnderRacingThreads) {
     EXPECT_EQ(ptl_release(handles[(round + 1) % kThreads], p), PTL_OK);
     for (ptl_limiter* h : handles) ptl_limiter_unref(h);
   }
-  int count = 0;
-  ptl_registry_list(
-      reg,
-      [](void* u, const char*, const ptl_limiter_config*) {
-        ++*static_cast<int*>(u);
-        return 0;
-      },
-      &count);
-  EXPECT_EQ(count, kRounds);
+  EXPECT_EQ(count_listed(reg), kRounds);
 }
 
 TEST(CapiRegistry, RegisterRaceHasOneWinner) {
@@ -274,16 +266,7 @@ TEST(CapiRegistry, ResetRemovesAllButHandlesWork) {
   ASSERT_EQ(ptl_registry_get(reg, "b", hb.out()), PTL_OK);
   ASSERT_EQ(ptl_registry_reset(reg), PTL_OK);
   for (const char* n : {"a", "b", "c"}) EXPECT_EQ(ptl_registry_exists(reg, n), 0) << n;
-  int count = 0;
-  ASSERT_EQ(ptl_registry_list(
-                reg,
-                [](void* u, const char*, const ptl_limiter_config*) {
-                  ++*static_cast<int*>(u);
-                  return 0;
-                },
-                &count),
-            PTL_OK);
-  EXPECT_EQ(count, 0);
+  EXPECT_EQ(count_listed(reg), 0);
   ptl_permit p = 0;
   ASSERT_EQ(ptl_acquire(hb, 0, &p), PTL_OK);
   EXPECT_EQ(ptl_release(hb, p), PTL_OK);
