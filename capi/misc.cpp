@@ -42,6 +42,8 @@ const char* ptl_status_name(int status) {
       return "PTL_ENOMEM";
     case PTL_ERATELIMITED:
       return "PTL_ERATELIMITED";
+    case PTL_EITEMS:
+      return "PTL_EITEMS";
     case PTL_EINTERNAL:
       return "PTL_EINTERNAL";
     default:

@@ -40,6 +40,7 @@
 #ifndef POCKETFLOW_THROTTLED_PTL_H
 #define POCKETFLOW_THROTTLED_PTL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #if defined(_WIN32)
@@ -80,6 +81,7 @@ PTL_API const char* ptl_version_string(void);
 #define PTL_ECLOSED (-8)       /* the limiter or registry was closed */
 #define PTL_ENOMEM (-9)        /* out of memory */
 #define PTL_ERATELIMITED (-10) /* returned by user callbacks: upstream said 429 */
+#define PTL_EITEMS (-11)       /* a batch ran to its end, and some items failed */
 #define PTL_EINTERNAL (-99)    /* a bug in the library; please report it */
 
 /* The symbolic name of a status code ("PTL_EINVAL"), or "PTL_UNKNOWN". Never NULL. */
@@ -255,6 +257,137 @@ PTL_API int ptl_preset_get(const char* name, ptl_preset* out);
  * non-zero return from fn stops the listing. The preset passed is valid during the call. */
 typedef int (*ptl_preset_fn)(void* user, const ptl_preset* preset);
 PTL_API int ptl_preset_list(ptl_preset_fn fn, void* user);
+
+/* ---- batch executors ------------------------------------------------------------ */
+
+/* A batch runs n items (a parallel batch node's calls, or a parallel batch flow's
+ * instances) in parallel under its own limiter, and optionally under a shared one too.
+ * Items are granted in index order. Each attempt of an item holds one permit of each
+ * limiter while it runs and nothing while it waits to retry. An attempt's status is
+ * PTL_OK, or a failure: any other value, user codes (HTTP statuses, say) included.
+ * Two styles: ptl_batch_run calls a blocking function per item on library worker
+ * threads; ptl_batch_start calls a non-blocking start function per item, and the
+ * caller reports each item's end with ptl_batch_complete (event loops: no thread per
+ * item). See docs/adr/0006-batch-executors.md. */
+
+typedef struct ptl_batch ptl_batch; /* opaque: one run of n items */
+
+/* Adaptive concurrency: a rate-limit signal shrinks the batch's concurrency to
+ * max(min, floor(c * backoff_factor)), once per wave (signals from attempts granted
+ * before the last shrink are counted but do not shrink again); recovery_threshold
+ * consecutive successes grow it to min(max, max(c + 1, floor(c * recovery_factor))).
+ * Each change reconfigures the live limiter in place: in-flight attempts still count. */
+typedef struct ptl_adaptive_config {
+  uint32_t struct_size;        /* sizeof(ptl_adaptive_config), set by the _init */
+  uint32_t initial_concurrent; /* where concurrency starts; min <= initial <= max */
+  uint32_t min_concurrent;     /* >= 1 */
+  uint32_t max_concurrent;     /* >= min_concurrent */
+  uint32_t recovery_threshold; /* >= 1 */
+  double backoff_factor;       /* in (0, 1) */
+  double recovery_factor;      /* >= 1; growth is at least +1 anyway */
+} ptl_adaptive_config;
+
+/* Fills cfg with the original's defaults (initial 5, min 1, max 20, threshold 10,
+ * backoff 0.5, recovery 1.2) and sets struct_size. Does nothing if cfg is NULL. */
+PTL_API void ptl_adaptive_config_init(ptl_adaptive_config* cfg);
+
+#define PTL_BATCH_COLLECT 0u   /* a failed item is recorded; the others run on */
+#define PTL_BATCH_FAIL_FAST 1u /* the first failed item cancels items not yet started */
+
+/* Decides whether an attempt's failure status is a rate-limit signal (non-zero: yes).
+ * Without one, PTL_ERATELIMITED and 429 are. Called on the completing thread. */
+typedef int (*ptl_classify_fn)(void* user, int status);
+
+/* Runs once for an item whose last attempt failed, with that status. Returns PTL_OK
+ * if it produced the item's result after all (PocketFlow's exec_fallback), else the
+ * item's final status. Called on the thread that completed the last attempt. */
+typedef int (*ptl_fallback_fn)(void* user, size_t index, int last_status);
+
+typedef struct ptl_batch_options {
+  uint32_t struct_size;      /* sizeof(ptl_batch_options), set by the _init */
+  uint32_t failure_policy;   /* PTL_BATCH_COLLECT (default) or PTL_BATCH_FAIL_FAST */
+  ptl_limiter_config limits; /* the batch's own limiter: items at once, per window */
+  const ptl_adaptive_config* adaptive; /* NULL: fixed; else it sets limits.max_concurrent */
+  ptl_limiter* shared;                 /* NULL, or a limiter every attempt also holds */
+  uint32_t max_attempts;               /* per item, >= 1 (PocketFlow's max_retries) */
+  uint32_t worker_threads;             /* ptl_batch_run: 0 = the concurrency ceiling */
+  int64_t retry_wait_ns;               /* pause between attempts, >= 0; holds nothing */
+  ptl_classify_fn classify;            /* NULL: PTL_ERATELIMITED and 429 */
+  void* classify_user;
+  ptl_fallback_fn fallback; /* NULL: the last failure is the item's status */
+  void* fallback_user;
+  ptl_batch* parent;   /* NULL, or the running batch whose item this batch is part of: */
+  size_t parent_index; /* rate-limit signals also reach parent's item parent_index */
+} ptl_batch_options;
+
+/* Fills opts with the defaults (collect, own limit of 5 at once and no window, not
+ * adaptive, no shared limiter, 1 attempt, no wait) and sets struct_size. NULL ignored. */
+PTL_API void ptl_batch_options_init(ptl_batch_options* opts);
+
+typedef struct ptl_batch_report {
+  uint32_t struct_size;    /* set by the caller to sizeof(ptl_batch_report) */
+  uint32_t concurrency;    /* the own limiter's current max_concurrent (adaptive: now) */
+  uint32_t peak_in_flight; /* most attempts running at once */
+  uint64_t items, succeeded, failed, canceled, pending; /* pending: not settled yet */
+  uint64_t attempts, retries, rate_limited, fallbacks;  /* rate_limited: signals seen */
+  uint64_t backoffs, recoveries;                        /* adaptive changes made */
+  int64_t elapsed_ns; /* start to the last item's end (or to now while running) */
+} ptl_batch_report;
+
+/* Blocking style: the work of one attempt of item `index` (attempt counts from 1). Runs
+ * on a library worker thread. May set *retry_after_ns (initially -1) with a failure: the
+ * upstream's Retry-After, which pauses the limiter for every sharer. */
+typedef int (*ptl_item_fn)(void* user, ptl_batch* batch, size_t index, uint32_t attempt,
+                           int64_t* retry_after_ns);
+
+/* Runs n items through fn and returns when every item has settled: PTL_OK if all
+ * succeeded, PTL_EITEMS if some failed (or were cancelled by FAIL_FAST), with each
+ * item's final status in statuses[index] (may be NULL) and the figures in *report (may
+ * be NULL; caller sets struct_size). Bad options: PTL_EINVAL, and nothing runs. */
+PTL_API int ptl_batch_run(const ptl_batch_options* opts, size_t n, ptl_item_fn fn,
+                          void* user, int* statuses, ptl_batch_report* report);
+
+/* Completion style: start one attempt of item `index` and return at once; report its
+ * end later, from any thread, with ptl_batch_complete. Runs on the thread that made the
+ * grant (inside ptl_batch_start or ptl_batch_complete, or the library's timer thread). */
+typedef void (*ptl_item_start_fn)(void* user, ptl_batch* batch, size_t index,
+                                  uint32_t attempt);
+/* Runs once, when the last item settles, on the thread that settled it. */
+typedef void (*ptl_batch_done_fn)(void* user, ptl_batch* batch);
+
+/* Starts n items; *out is the batch, to pass to ptl_batch_complete and to free with
+ * ptl_batch_free. start may run before this returns. done (may be NULL) runs once at the
+ * end, even for n == 0. Bad options: PTL_EINVAL, and neither callback ever runs. */
+PTL_API int ptl_batch_start(const ptl_batch_options* opts, size_t n, ptl_item_start_fn start,
+                            ptl_batch_done_fn done, void* user, ptl_batch** out);
+
+/* Reports the end of the running attempt of item `index` with its status (and
+ * retry_after_ns >= 0 from the upstream, or -1). The item then retries, falls back or
+ * settles. PTL_EINVAL if that item has no attempt running. */
+PTL_API int ptl_batch_complete(ptl_batch* batch, size_t index, int status,
+                               int64_t retry_after_ns);
+
+/* A rate-limit signal from inside the running item `index` that does not end it (a
+ * nested batch's 429): adapts concurrency and applies retry_after_ns (-1: none). */
+PTL_API int ptl_batch_signal(ptl_batch* batch, size_t index, int64_t retry_after_ns);
+
+/* Waits up to timeout_ns (< 0: forever) for every item to settle: PTL_OK or
+ * PTL_ETIMEDOUT. */
+PTL_API int ptl_batch_wait(ptl_batch* batch, int64_t timeout_ns);
+
+/* Items not yet started settle with PTL_ECANCELED; running attempts go on until
+ * completed, and do not retry. */
+PTL_API int ptl_batch_cancel(ptl_batch* batch);
+
+/* Fills *out (may be NULL; caller sets struct_size) and statuses[0..n) (may be NULL; n
+ * must not exceed the item count): PTL_OK, an attempt's failure, PTL_ECANCELED, or
+ * PTL_EAGAIN for an item not settled yet. */
+PTL_API int ptl_batch_report_get(ptl_batch* batch, ptl_batch_report* out, int* statuses,
+                                 size_t n);
+
+/* Cancels what has not started and lets go of the batch; it is freed once its running
+ * attempts are completed, so ptl_batch_complete stays valid for them. NULL ignored. */
+PTL_API void ptl_batch_free(ptl_batch* batch);
 
 /* ---- logging --------------------------------------------------------------------- */
 

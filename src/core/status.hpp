@@ -23,6 +23,7 @@ enum class Status : int {
   kClosed = -8,
   kNoMemory = -9,
   kRateLimited = -10,
+  kItems = -11,
   kInternal = -99,
 };
 

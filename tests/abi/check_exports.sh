@@ -9,7 +9,8 @@ others=$(printf '%s\n' "$symbols" | grep -v '^ptl_' || true)
 if [ -n "$others" ]; then
   echo "exported symbols outside ptl_*:"; printf '%s\n' "$others"; exit 1
 fi
-for sym in ptl_acquire ptl_release ptl_registry_open ptl_last_error ptl_log_set_level; do
+for sym in ptl_acquire ptl_release ptl_registry_open ptl_last_error ptl_log_set_level \
+    ptl_batch_run ptl_batch_start ptl_batch_complete ptl_preset_get; do
   printf '%s\n' "$symbols" | grep -qx "$sym" || { echo "missing export: $sym"; exit 1; }
 done
 actual=$(readelf -d "$lib" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')

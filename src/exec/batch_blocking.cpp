@@ -1,0 +1,109 @@
+// The blocking style of a batch: a pool of library threads behind BatchRun's starter,
+// each running one attempt at a time and reporting its end.
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "core/status.hpp"
+#include "exec/batch.hpp"
+#include "log/log.hpp"
+
+namespace ptl::exec {
+namespace {
+
+// Never more threads than this unless asked for: a batch of a million items with no
+// concurrency limit to speak of should not make a million threads.
+constexpr uint32_t kDefaultMaxWorkers = 256;
+
+class WorkerPool {
+ public:
+  WorkerPool(uint32_t threads, ItemFn fn, void* user) : fn_(fn), user_(user) {
+    threads_.reserve(threads);
+    for (uint32_t i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
+  }
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+  ~WorkerPool() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    for (std::thread& t : threads_) t.join();
+  }
+
+  // BatchRun's starter: the item holds its permits; a worker runs it.
+  static void enqueue(void* pool, BatchRun* run, size_t index, uint32_t attempt) {
+    auto* self = static_cast<WorkerPool*>(pool);
+    {
+      std::lock_guard<std::mutex> lock(self->mutex_);
+      self->jobs_.push_back({run, index, attempt});
+    }
+    self->wake_.notify_one();
+  }
+
+ private:
+  struct Job {
+    BatchRun* run;
+    size_t index;
+    uint32_t attempt;
+  };
+
+  void work() {
+    for (;;) {
+      Job job;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+        if (jobs_.empty()) return;  // stopping, and nothing left
+        job = jobs_.front();
+        jobs_.pop_front();
+      }
+      core::Nanos retry_after_ns = -1;
+      const int status = fn_(user_, job.run, job.index, job.attempt, &retry_after_ns);
+      try {
+        job.run->complete(job.index, status, retry_after_ns);
+      } catch (const std::exception& e) {
+        // Only if the item function completed its own attempt through the C ABI.
+        log::logger().error("batch item {}: {}", job.index, e.what());
+      }
+    }
+  }
+
+  const ItemFn fn_;
+  void* const user_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Job> jobs_;   // guarded by mutex_
+  bool stopping_ = false;  // guarded by mutex_
+  std::vector<std::thread> threads_;
+};
+
+uint32_t worker_count(const BatchOptions& options, size_t n, uint32_t asked) {
+  if (asked != 0) return static_cast<uint32_t>(std::min<size_t>(asked, std::max<size_t>(n, 1)));
+  const uint32_t ceiling =
+      options.adaptive ? options.adaptive->max_concurrent : options.limits.max_concurrent;
+  return static_cast<uint32_t>(
+      std::max<size_t>(1, std::min<size_t>({n, static_cast<size_t>(ceiling), kDefaultMaxWorkers})));
+}
+
+}  // namespace
+
+BatchReport run_blocking(BatchOptions options, size_t n, uint32_t workers, ItemFn fn, void* user,
+                         std::span<int> statuses) {
+  if (fn == nullptr) core::fail(core::Status::kInvalid, "item function is NULL");
+  if (statuses.size() > n) core::fail(core::Status::kInvalid, "statuses is longer than the batch");
+  if (options.adaptive) options.limits.max_concurrent = options.adaptive->initial_concurrent;
+  options.validate();  // before any thread exists
+  WorkerPool pool(worker_count(options, n, workers), fn, user);
+  BatchRun* run = BatchRun::start(std::move(options), n, {&WorkerPool::enqueue, &pool}, {});
+  run->wait(-1);
+  BatchReport report = run->report(statuses);
+  run->release();
+  return report;  // the pool joins its threads; none holds a job any more
+}
+
+}  // namespace ptl::exec
