@@ -8,6 +8,7 @@
 //   lateness/capi     how late a blocked acquire returns after the window frees, next
 //                     to a plain sleep_until to the same kind of deadline.
 //   idle_memory/*     bytes and time to register 1,000,000 idle limiters.
+//   exec/*, makespan/*  the batch executors (bench_batch.hpp).
 //
 // Every throughput figure is items_per_second over wall time (UseRealTime), so the
 // 2-thread rows are the aggregate rate of both threads; cpu_wait_pct and steal_pct say
@@ -34,6 +35,7 @@
 
 #include "baselines/atomic_floor.hpp"
 #include "baselines/handwritten_limiter.hpp"
+#include "bench_batch.hpp"
 #include "core/local_limiter.hpp"
 #include "registry/local/local_registry.hpp"
 
@@ -410,6 +412,8 @@ void register_all() {
       ->Iterations(1)
       ->UseRealTime()
       ->Unit(benchmark::kMillisecond);
+  ptl::bench::register_batch_overhead();
+  ptl::bench::register_batch_makespan();
 }
 
 }  // namespace

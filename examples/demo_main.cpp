@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string>
 
+#include "adaptive.hpp"
 #include "report.hpp"
 #include "scenario.hpp"
 
@@ -15,29 +16,40 @@ namespace {
 
 void usage(std::FILE* out) {
   const demo::Params d;
+  const demo::AdaptiveParams ad;
   std::fprintf(out,
-               "usage: ptl-demo [--time-scale X] [--items N] [--seed S] [--json] [--help]\n"
+               "usage: ptl-demo [--adaptive [--hidden-limit N]] [--time-scale X] [--items N]\n"
+               "                [--seed S] [--json] [--svg FILE] [--help]\n"
                "\n"
-               "Two services (%s, %s) with %u workers each share the limiter \"%s\":\n"
-               "%u concurrent, %llu per %g s, registered once in the default registry\n"
-               "(PTL_REGISTRY_URI). Each mock LLM call sleeps %g-%g ms. The run is recorded and\n"
+               "Two services (%s, %s), each a ThrottledParallelBatchFlow running up to\n"
+               "%u item instances at once, share the limiter \"%s\": %u concurrent, %llu per\n"
+               "%g s, registered once in the default registry (PTL_REGISTRY_URI). Each mock\n"
+               "LLM call sleeps %g-%g ms under a permit. The run is recorded and\n"
                "checked: peak concurrency, most grants in any window-length span (sliding),\n"
                "makespan against its theoretical lower bound.\n"
                "\n"
+               "  --adaptive      instead, one adaptive batch of %u items meets an API that\n"
+               "                  accepts only --hidden-limit calls in flight (default %u) and\n"
+               "                  answers 429 to more; checked: every item done, and once the\n"
+               "                  limit is found, in flight at most one growth step above it\n"
                "  --time-scale X  divide every duration, window included, by X > 0 (default %g:\n"
-               "                  the %g s window lasts %g s and the run about 10 s)\n"
+               "                  the %g s window lasts %g s and the run about 10 s; with\n"
+               "                  --adaptive %g: real time, about 4 s)\n"
                "  --items N       items per service, 1..1000000 (default %u; with 20, the\n"
-               "                  original story, all grants fit in one window)\n"
+               "                  original story, all grants fit in one window); with\n"
+               "                  --adaptive, items of the batch (default %u)\n"
                "  --seed S        seed of the call durations (default %llu)\n"
-               "  --json          print the report as one JSON object\n"
+               "  --json          print the report as one JSON object (default scenario)\n"
+               "  --svg FILE      also draw the run's timeline into FILE (SVG)\n"
                "  --help          print this help\n"
                "\n"
-               "Exit status: 0 never over quota, 1 over quota or a failed call, 2 bad usage.\n",
-               demo::kServiceNames[0], demo::kServiceNames[1], d.workers_per_service,
-               demo::kLimiterName, d.max_concurrent,
-               static_cast<unsigned long long>(d.max_per_window), d.nominal_window_s,
-               d.nominal_call_min_ms, d.nominal_call_max_ms, d.time_scale, d.nominal_window_s,
-               d.window_s(), d.items_per_service, static_cast<unsigned long long>(d.seed));
+               "Exit status: 0 never over quota (--adaptive: the verdict holds), 1 over quota\n"
+               "or a failed call, 2 bad usage.\n",
+               demo::kServiceNames[0], demo::kServiceNames[1], d.flows_at_once, demo::kLimiterName,
+               d.max_concurrent, static_cast<unsigned long long>(d.max_per_window),
+               d.nominal_window_s, d.nominal_call_min_ms, d.nominal_call_max_ms, ad.items,
+               ad.hidden_limit, d.time_scale, d.nominal_window_s, d.window_s(), ad.time_scale,
+               d.items_per_service, ad.items, static_cast<unsigned long long>(d.seed));
 }
 
 [[noreturn]] void bad_usage(const std::string& why) {
@@ -70,11 +82,15 @@ bool parse_scale(const char* s, double* out) {
 
 struct Options {
   demo::Params params;
+  demo::AdaptiveParams adaptive;
+  bool is_adaptive = false;
   bool json = false;
+  std::string svg;  // empty: no picture
 };
 
 Options parse(int argc, char** argv) {
   Options o;
+  bool hidden_limit_given = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     std::string value;
@@ -97,33 +113,76 @@ Options parse(int argc, char** argv) {
     } else if (arg == "--json") {
       if (has_value) bad_usage(arg + " takes no value");
       o.json = true;
+    } else if (arg == "--svg") {
+      o.svg = take_value();
+      if (o.svg.empty()) bad_usage("--svg: want a file name");
     } else if (arg == "--time-scale") {
       const std::string v = take_value();
       if (!parse_scale(v.c_str(), &o.params.time_scale))
         bad_usage("--time-scale: want a number > 0 and <= 1e6, got '" + v + "'");
+      o.adaptive.time_scale = o.params.time_scale;
     } else if (arg == "--items") {
       const std::string v = take_value();
       unsigned long long n = 0;
       if (!parse_u64(v.c_str(), 1'000'000, &n) || n == 0)
         bad_usage("--items: want an integer 1..1000000, got '" + v + "'");
       o.params.items_per_service = static_cast<uint32_t>(n);
+      o.adaptive.items = static_cast<uint32_t>(n);
     } else if (arg == "--seed") {
       const std::string v = take_value();
       unsigned long long s = 0;
       if (!parse_u64(v.c_str(), UINT64_MAX, &s))
         bad_usage("--seed: want an unsigned integer, got '" + v + "'");
       o.params.seed = s;
+      o.adaptive.seed = s;
+    } else if (arg == "--adaptive") {
+      if (has_value) bad_usage(arg + " takes no value");
+      o.is_adaptive = true;
+    } else if (arg == "--hidden-limit") {
+      const std::string v = take_value();
+      unsigned long long n = 0;
+      if (!parse_u64(v.c_str(), 1000, &n) || n == 0)
+        bad_usage("--hidden-limit: want an integer 1..1000, got '" + v + "'");
+      o.adaptive.hidden_limit = static_cast<uint32_t>(n);
+      hidden_limit_given = true;
     } else {
       bad_usage("unknown option '" + std::string(argv[i]) + "'");
     }
   }
+  if (hidden_limit_given && !o.is_adaptive) bad_usage("--hidden-limit goes with --adaptive");
+  if (o.json && o.is_adaptive) bad_usage("--json reports the default scenario only");
   return o;
+}
+
+// Writes the picture; false (after saying why) if the file cannot be written.
+bool write_svg(const Options& o, const demo::SvgTimeline& picture) {
+  std::string error;
+  if (!demo::write_timeline_svg(picture, o.svg, &error)) {
+    std::fprintf(stderr, "ptl-demo: --svg: %s\n", error.c_str());
+    return false;
+  }
+  if (!o.json) std::printf("timeline picture: %s\n", o.svg.c_str());
+  return true;
+}
+
+int run_adaptive(const Options& o) {
+  demo::print_adaptive_header(stdout, o.adaptive);
+  const demo::AdaptiveRun run = demo::run_adaptive(o.adaptive);
+  if (!run.error.empty()) {
+    std::fprintf(stderr, "ptl-demo: %s\n", run.error.c_str());
+    return 1;
+  }
+  const demo::AdaptiveAnalysis a = demo::analyze_adaptive(o.adaptive, run);
+  demo::print_adaptive_text(stdout, o.adaptive, run, a);
+  if (!o.svg.empty() && !write_svg(o, demo::adaptive_picture(o.adaptive, run, a))) return 1;
+  return a.pass() ? 0 : 1;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
+  if (o.is_adaptive) return run_adaptive(o);
   if (!o.json) demo::print_text_header(stdout, o.params);
 
   const demo::RunResult run = demo::run_scenario(o.params);
@@ -138,5 +197,6 @@ int main(int argc, char** argv) {
     demo::print_json(stdout, o.params, run, a);
   else
     demo::print_text(stdout, o.params, run, a);
+  if (!o.svg.empty() && !write_svg(o, demo::timeline_picture(o.params, run, a))) return 1;
   return a.never_over_quota() ? 0 : 1;
 }

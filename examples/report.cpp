@@ -197,9 +197,9 @@ void print_text_header(std::FILE* out, const Params& p) {
                kServiceNames[0], kServiceNames[1], kLimiterName, p.max_concurrent, p.max_per_window,
                p.nominal_window_s);
   std::fprintf(out,
-               "  %u items per service, %u workers each; time scale %g: the window lasts %.3f s,"
-               " a mock call %.1f-%.1f ms; seed %" PRIu64 "\n",
-               p.items_per_service, p.workers_per_service, p.time_scale, p.window_s(),
+               "  each a ThrottledParallelBatchFlow of %u items, %u at once; time scale %g: the"
+               " window lasts %.3f s, a mock call %.1f-%.1f ms; seed %" PRIu64 "\n",
+               p.items_per_service, p.flows_at_once, p.time_scale, p.window_s(),
                p.nominal_call_min_ms / p.time_scale, p.nominal_call_max_ms / p.time_scale, p.seed);
   std::fflush(out);  // the run takes seconds: say what is running before it starts
 }
@@ -252,6 +252,32 @@ void print_text(std::FILE* out, const Params& p, const RunResult& r, const Analy
   std::fprintf(out, "never over quota: %s\n", a.never_over_quota() ? "PASS" : "FAIL");
 }
 
+SvgTimeline timeline_picture(const Params& p, const RunResult& r, const Analysis& a) {
+  SvgTimeline t;
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "%s and %s share \"%s\": %u concurrent, %" PRIu64 " per %g s window",
+                kServiceNames[0], kServiceNames[1], kLimiterName, p.max_concurrent,
+                p.max_per_window, p.window_s());
+  t.title = buf;
+  std::snprintf(buf, sizeof buf,
+                "never over quota: %s  \u00b7  peak %u / %u in flight  \u00b7  %" PRIu64
+                " / %" PRIu64 " in a window (proven)  \u00b7  makespan %.3f s = %.4f \u00d7 bound",
+                a.never_over_quota() ? "PASS" : "FAIL", a.peak_concurrency, a.max_concurrent,
+                a.proven_in_window, a.max_per_window, sec(a.makespan_ns),
+                ratio(a.makespan_ns, a.lower_bound_ns));
+  t.subtitle = buf;
+  t.pass = a.never_over_quota();
+  t.series.assign(kServiceNames, kServiceNames + kServices);
+  for (const ItemRecord& it : r.items)
+    if (it.grant_ns >= 0) t.spans.push_back({it.service, it.grant_ns, it.release_ns, false});
+  t.end_ns = std::max(r.end_ns, a.makespan_ns);
+  t.max_concurrent = p.max_concurrent;
+  t.max_per_window = p.max_per_window;
+  t.window_ns = a.window_ns;
+  return t;
+}
+
 // ---- JSON (by hand: numbers, booleans and a few known strings) ---------------------------
 
 namespace {
@@ -292,9 +318,9 @@ void print_json(std::FILE* out, const Params& p, const RunResult& r, const Analy
                ",\"nominal_window_s\":%.6f,\"window_s\":%.6f,\"time_scale\":%.6f,",
                p.max_concurrent, p.max_per_window, p.nominal_window_s, p.window_s(), p.time_scale);
   std::fprintf(out,
-               "\"items_per_service\":%u,\"workers_per_service\":%u,\"call_ms_min\":%.6f,"
+               "\"items_per_service\":%u,\"max_concurrent_flows\":%u,\"call_ms_min\":%.6f,"
                "\"call_ms_max\":%.6f,\"seed\":%" PRIu64 ",\"window_binds\":%s",
-               p.items_per_service, p.workers_per_service, p.nominal_call_min_ms / p.time_scale,
+               p.items_per_service, p.flows_at_once, p.nominal_call_min_ms / p.time_scale,
                p.nominal_call_max_ms / p.time_scale, p.seed, jbool(a.window_binds));
   if (!r.registry_note.empty()) std::fprintf(out, ",\"note\":%s", quoted(r.registry_note).c_str());
   std::fprintf(out, "},\"timeline\":[");

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "scenario.hpp"
+#include "svg_timeline.hpp"
 
 namespace demo {
 
@@ -71,6 +72,8 @@ Analysis analyze(const Params& p, const RunResult& r);
 void print_text_header(std::FILE* out, const Params& p);
 void print_text(std::FILE* out, const Params& p, const RunResult& r, const Analysis& a);
 void print_json(std::FILE* out, const Params& p, const RunResult& r, const Analysis& a);
+// The run as a timeline picture (see svg_timeline.hpp), titled with the verdict.
+SvgTimeline timeline_picture(const Params& p, const RunResult& r, const Analysis& a);
 // {"error": "..."} for a run cut short by a failed call.
 void print_json_error(std::FILE* out, const std::string& error);
 

@@ -1,171 +1,155 @@
-// Plays the scenario: the main thread registers "openai" once, then each service looks it
-// up by name and runs its workers; every permit's grant and release time is recorded.
+// Plays the seed's complete example with the C++ classes: "openai" is registered once; two
+// flows, translation and summarization, are each a ThrottledParallelBatchFlow with one
+// instance per item, 15 at once; each instance is a node whose call takes a permit of the
+// shared "openai" limiter. Every permit's grant and release time is recorded.
 #include "scenario.hpp"
 
-#include <pocketflow_throttled/ptl.h>
-#include <time.h>
+#include <pocketflow_throttled/ptl.hpp>
 
-#include <atomic>
-#include <cerrno>
-#include <cmath>
-#include <condition_variable>
+#include <algorithm>
+#include <exception>
+#include <latch>
+#include <memory>
 #include <mutex>
-#include <random>
+#include <stdexcept>
 #include <thread>
+
+#include "demo_util.hpp"
 
 namespace demo {
 namespace {
 
-// CLOCK_MONOTONIC directly: the library's clock too, so our stamps and its window agree.
-int64_t now_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
+// What every node copy records into: the run's clock, the in-flight counters and the
+// first error. Each ItemRecord is written by the one instance that runs its item.
+class Recorder {
+ public:
+  explicit Recorder(std::vector<ItemRecord>& items) : items_(items) {}
 
-// Sleeps until an absolute CLOCK_MONOTONIC time, so a call lasts its duration from the
-// grant even if the thread is preempted between the stamp and the sleep.
-void sleep_until_ns(int64_t deadline) {
-  timespec ts{};
-  ts.tv_sec = static_cast<time_t>(deadline / 1'000'000'000);
-  ts.tv_nsec = static_cast<long>(deadline % 1'000'000'000);
-  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+  // Starts the clock; before any node runs.
+  void start() { t0_ = now_ns(); }
+  int64_t t0() const { return t0_; }
+  int64_t since_start() const { return now_ns() - t0_; }
+  ItemRecord& item(size_t i) { return items_[i]; }
+
+  // The live counters: raised after acquire returns, lowered before release, under one
+  // mutex so the total is exact at every step.
+  void enter(int service) {
+    std::lock_guard lock(mu_);
+    peak_[service] = std::max(peak_[service], ++in_flight_[service]);
+    peak_total_ = std::max(peak_total_, in_flight_[0] + in_flight_[1]);
   }
-}
+  void leave(int service) {
+    std::lock_guard lock(mu_);
+    --in_flight_[service];
+  }
+  // Keeps the first error: "PTL_EINVAL: <what>" for the library's.
+  void fail(const std::exception& e) {
+    const auto* pe = dynamic_cast<const ptl::Error*>(&e);
+    std::string msg = pe ? std::string(pe->status_name()) + ": " + e.what() : e.what();
+    std::lock_guard lock(mu_);
+    if (error_.empty()) error_ = std::move(msg);
+  }
 
-// "PTL_EINVAL: ptl_acquire: <what>": the library's message names the call already; the
-// call's name is added only when it does not.
-std::string describe(const char* call, int status) {
-  const std::string msg = ptl_last_error();
-  const std::string head = std::string(ptl_status_name(status)) + ": ";
-  if (msg.rfind(call, 0) == 0) return head + msg;
-  return head + call + (msg.empty() ? "" : ": " + msg);
-}
-
-// Minimal RAII over ptl.h, local to the demo (the C++ layer ptl.hpp is not used here, so
-// the demo shows the C ABI as any binding sees it).
-class LimiterRef {
- public:
-  LimiterRef() = default;
-  LimiterRef(const LimiterRef&) = delete;
-  LimiterRef& operator=(const LimiterRef&) = delete;
-  ~LimiterRef() { ptl_limiter_unref(lim_); }  // NULL is ignored
-  ptl_limiter** out() { return &lim_; }
-  ptl_limiter* get() const { return lim_; }
-
- private:
-  ptl_limiter* lim_ = nullptr;
-};
-
-// A held permit; released by release() or, on any early exit, by the destructor, so no
-// path can leak a slot of the shared quota.
-class Permit {
- public:
-  explicit Permit(ptl_limiter* lim) : lim_(lim) {}
-  Permit(const Permit&) = delete;
-  Permit& operator=(const Permit&) = delete;
-  ~Permit() { release(); }
-  int acquire() { return ptl_acquire(lim_, -1, &permit_); }  // -1: wait as long as it takes
-  int release() {
-    if (permit_ == 0) return PTL_OK;
-    const int st = ptl_release(lim_, permit_);
-    permit_ = 0;
-    return st;
+  // After the run.
+  void finish(RunResult& res) const {
+    std::lock_guard lock(mu_);
+    res.error = error_;
+    res.peak_total_in_flight = peak_total_;
+    for (int s = 0; s < kServices; ++s) res.peak_in_flight[s] = peak_[s];
   }
 
  private:
-  ptl_limiter* lim_;
-  ptl_permit permit_ = 0;  // 0 is never a valid permit
+  std::vector<ItemRecord>& items_;
+  int64_t t0_ = 0;
+  mutable std::mutex mu_;
+  uint32_t in_flight_[kServices] = {0, 0};
+  uint32_t peak_[kServices] = {0, 0};
+  uint32_t peak_total_ = 0;
+  std::string error_;
 };
 
-// What the workers share: the start gate, the in-flight counters and the first error.
-struct Shared {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool started = false;
-  int64_t t0 = 0;
-  uint32_t in_flight[kServices] = {0, 0};
-  uint32_t peak[kServices] = {0, 0};
-  uint32_t peak_total = 0;
-  std::string error;
-  std::atomic<bool> failed{false};
+// One item's mock LLM call under the shared limiter: a flow instance runs a copy of this
+// node with params {"item": index}.
+class LlmCall : public ptl::Node<size_t, int> {
+ public:
+  LlmCall(Recorder* rec, int service, ptl::Limiter openai)
+      : rec_(rec), service_(service), openai_(std::move(openai)) {}
 
-  void fail(std::string msg) {
-    std::lock_guard lock(mu);
-    if (error.empty()) error = std::move(msg);
-    failed.store(true);
-  }
-};
+ protected:
+  size_t prep(ptl::Shared& /*shared*/) override { return params().get<size_t>("item"); }
 
-// One worker of one service: takes the next item of the service's queue (an atomic index
-// into its slice of `items`) until the queue is empty.
-void worker(Shared& sh, ptl_limiter* lim, int service, std::atomic<uint32_t>& next,
-            ItemRecord* items, uint32_t count) {
-  int64_t t0 = 0;
-  {
-    std::unique_lock lock(sh.mu);
-    sh.cv.wait(lock, [&] { return sh.started; });
-    t0 = sh.t0;
-  }
-  for (;;) {
-    const uint32_t i = next.fetch_add(1);
-    if (i >= count || sh.failed.load()) return;
-    ItemRecord& rec = items[i];
-    Permit permit(lim);
-    rec.want_ns = now_ns() - t0;
-    const int st = permit.acquire();
+  int exec(const size_t& index) override {
+    ItemRecord& it = rec_->item(index);
+    it.want_ns = rec_->since_start();
+    ptl::Permit permit = openai_.acquire();  // waits as long as it takes
     const int64_t granted = now_ns();
-    if (st != PTL_OK) return sh.fail(describe("ptl_acquire", st));
-    rec.grant_ns = granted - t0;
-    {
-      std::lock_guard lock(sh.mu);
-      const uint32_t mine = ++sh.in_flight[service];
-      if (mine > sh.peak[service]) sh.peak[service] = mine;
-      const uint32_t total = sh.in_flight[0] + sh.in_flight[1];
-      if (total > sh.peak_total) sh.peak_total = total;
-    }
-    sleep_until_ns(granted + rec.call_ns);  // the mock LLM call
-    {
-      std::lock_guard lock(sh.mu);
-      --sh.in_flight[service];
-    }
-    rec.release_ns = now_ns() - t0;
-    const int rs = permit.release();
-    if (rs != PTL_OK) return sh.fail(describe("ptl_release", rs));
+    it.grant_ns = granted - rec_->t0();
+    rec_->enter(service_);
+    sleep_until_ns(granted + it.call_ns);  // the call itself
+    rec_->leave(service_);
+    it.release_ns = rec_->since_start();
+    permit.release();  // throws if the library refuses it
+    return 0;
   }
-}
 
-// Registers the limiter once, as an application does at start-up. A default registry
-// backed by shm:// or redis:// (PTL_REGISTRY_URI) may hold "openai" from an earlier run;
-// it is then replaced in place, so the run is checked against the limits it states.
-int register_openai(const Params& p, std::string* note) {
-  ptl_limiter_config cfg;
-  ptl_limiter_config_init(&cfg);
-  cfg.max_concurrent = p.max_concurrent;
-  cfg.max_per_window = p.max_per_window;
-  cfg.window_seconds = p.window_s();
-  int st = ptl_registry_register(nullptr, kLimiterName, &cfg, 0);
-  if (st == PTL_EEXIST) {
-    *note = "limiter \"openai\" existed already; its limits were replaced in place";
-    st = ptl_registry_register(nullptr, kLimiterName, &cfg, PTL_REPLACE);
+ private:
+  Recorder* rec_;
+  int service_;
+  ptl::Limiter openai_;
+};
+
+// A service: one flow instance per item of its slice, at most max_concurrent_flows at once.
+class ServiceFlow : public ptl::ThrottledParallelBatchFlow {
+ public:
+  ServiceFlow(std::shared_ptr<LlmCall> call, Recorder* rec, size_t first, size_t count)
+      : ThrottledParallelBatchFlow(std::move(call)), rec_(rec), first_(first), count_(count) {}
+
+ protected:
+  std::vector<ptl::Params> prep(ptl::Shared& /*shared*/) override {
+    std::vector<ptl::Params> sets;
+    for (size_t i = first_; i < first_ + count_; ++i) sets.push_back({{"item", i}});
+    return sets;
   }
-  return st;
+  std::string post(ptl::Shared& /*shared*/, std::vector<ptl::Params>& /*sets*/,
+                   std::vector<ptl::FlowOutcome>& outcomes) override {
+    for (const ptl::FlowOutcome& o : outcomes) {
+      if (o.ok()) continue;
+      try {
+        std::rethrow_exception(o.error);
+      } catch (const std::exception& e) {
+        rec_->fail(e);
+      }
+    }
+    return "default";
+  }
+
+ private:
+  Recorder* rec_;
+  size_t first_, count_;
+};
+
+// The seed's "openai": 10 concurrent, 60 per (scaled) minute. A default registry backed by
+// shm:// or redis:// (PTL_REGISTRY_URI) may hold it from an earlier run; it is then
+// replaced in place, so the run is checked against the limits it states.
+void register_openai(const Params& p, std::string* note) {
+  const ptl::LimiterConfig cfg{.max_concurrent = p.max_concurrent,
+                               .max_per_window = p.max_per_window,
+                               .window_seconds = p.window_s()};
+  try {
+    ptl::registry().register_limiter(kLimiterName, cfg);
+  } catch (const ptl::Error& e) {
+    if (e.status() != PTL_EEXIST) throw;
+    *note = std::string("limiter \"") + kLimiterName +
+            "\" existed already; its limits were replaced in place";
+    ptl::registry().register_limiter(kLimiterName, cfg, /*replace=*/true);
+  }
 }
 
 }  // namespace
 
 std::vector<int64_t> draw_call_durations(const Params& p) {
-  // mt19937_64's output is fixed by the standard (the distributions are not), so one
-  // seed gives the same durations with any standard library.
-  std::mt19937_64 rng(p.seed);
-  const uint32_t n = p.items_per_service * kServices;
-  std::vector<int64_t> out(n);
-  for (auto& d : out) {
-    const double u = static_cast<double>(rng() >> 11) * 0x1.0p-53;  // uniform in [0, 1)
-    const double ms = p.nominal_call_min_ms + u * (p.nominal_call_max_ms - p.nominal_call_min_ms);
-    d = std::llround(ms * 1e6 / p.time_scale);
-  }
-  return out;
+  return draw_durations(p.seed, size_t{p.items_per_service} * kServices, p.nominal_call_min_ms,
+                        p.nominal_call_max_ms, p.time_scale);
 }
 
 RunResult run_scenario(const Params& p) {
@@ -176,52 +160,48 @@ RunResult run_scenario(const Params& p) {
     res.items[i].service = static_cast<int>(i / p.items_per_service);
     res.items[i].call_ns = calls[i];
   }
+  Recorder rec(res.items);
+  try {
+    register_openai(p, &res.registry_note);  // once, at start-up
 
-  if (const int st = register_openai(p, &res.registry_note); st != PTL_OK) {
-    res.error = describe("ptl_registry_register", st);
-    return res;
-  }
-
-  // Each service looks the limiter up by name, as separate components would.
-  LimiterRef lims[kServices];
-  for (auto& lim : lims) {
-    if (const int st = ptl_registry_get(nullptr, kLimiterName, lim.out()); st != PTL_OK) {
-      res.error = describe("ptl_registry_get", st);
-      return res;
+    // Each service builds its flow and looks the limiter up by name, as separate
+    // components would.
+    std::vector<std::unique_ptr<ServiceFlow>> flows;
+    for (int s = 0; s < kServices; ++s) {
+      auto call = std::make_shared<LlmCall>(&rec, s, ptl::registry().get(kLimiterName));
+      flows.push_back(std::make_unique<ServiceFlow>(
+          std::move(call), &rec, size_t{p.items_per_service} * s, p.items_per_service));
+      flows.back()->max_concurrent_flows = p.flows_at_once;
     }
-  }
+    // Both services run at once, each flow's run() on a thread of its own; the clock starts
+    // when both threads exist.
+    std::latch go(1);
+    std::vector<std::thread> threads;
+    for (auto& flow : flows)
+      threads.emplace_back([&go, &rec, f = flow.get()] {
+        go.wait();
+        try {
+          ptl::Shared shared;
+          f->run(shared);
+        } catch (const std::exception& e) {
+          rec.fail(e);
+        } catch (...) {
+          rec.fail(std::runtime_error("an unknown exception"));
+        }
+      });
+    rec.start();
+    go.count_down();
+    for (auto& t : threads) t.join();
+    res.end_ns = rec.since_start();
+    rec.finish(res);
 
-  Shared sh;
-  std::atomic<uint32_t> next[kServices] = {0, 0};
-  std::vector<std::thread> threads;
-  for (int s = 0; s < kServices; ++s) {
-    ItemRecord* slice = res.items.data() + size_t{p.items_per_service} * s;
-    for (uint32_t w = 0; w < p.workers_per_service; ++w)
-      threads.emplace_back(worker, std::ref(sh), lims[s].get(), s, std::ref(next[s]), slice,
-                           p.items_per_service);
-  }
-  // Every thread exists before the clock starts, so thread creation is not in the run.
-  {
-    std::lock_guard lock(sh.mu);
-    sh.t0 = now_ns();
-    sh.started = true;
-  }
-  sh.cv.notify_all();
-  for (auto& t : threads) t.join();
-  res.end_ns = now_ns() - sh.t0;
-
-  res.error = sh.error;
-  res.peak_total_in_flight = sh.peak_total;
-  for (int s = 0; s < kServices; ++s) res.peak_in_flight[s] = sh.peak[s];
-
-  ptl_limiter_stats stats{};
-  stats.struct_size = sizeof stats;
-  if (const int st = ptl_registry_stats(nullptr, kLimiterName, &stats); st != PTL_OK) {
-    if (res.error.empty()) res.error = describe("ptl_registry_stats", st);
-  } else {
+    const ptl::LimiterStats stats = ptl::registry().get(kLimiterName).stats();
     res.lib_total_acquired = stats.total_acquired;
     res.lib_total_timeouts = stats.total_timeouts;
     res.lib_in_flight_after = stats.in_flight;
+  } catch (const std::exception& e) {
+    rec.fail(e);
+    rec.finish(res);
   }
   return res;
 }

@@ -16,9 +16,9 @@ struct Params {
   // each (100 grants) overflows the first window by 40, so the run shows a full window, a
   // wait for it to slide, and the tail: the strict-window verdict then means something.
   uint32_t items_per_service = 50;
-  // The seed's "15 items at once": each service runs 15 worker threads, 30 in all, for
-  // 10 permits.
-  uint32_t workers_per_service = 15;
+  // The seed's max_concurrent_flows = 15: each service's flow runs up to 15 instances at
+  // once, 30 in all, for 10 permits.
+  uint32_t flows_at_once = 15;
   uint32_t max_concurrent = 10;
   uint64_t max_per_window = 60;
   double nominal_window_s = 60.0;
@@ -37,18 +37,18 @@ inline constexpr const char* kServiceNames[kServices] = {"translation", "summari
 inline constexpr const char* kLimiterName = "openai";
 
 // One item's life, in nanoseconds since the run's start (CLOCK_MONOTONIC). Each record
-// is written by the one worker that took the item, and read after every worker joined.
+// is written by the one flow instance that ran the item, and read after both flows ended.
 struct ItemRecord {
   int service = 0;
   int64_t call_ns = 0;      // the mock call's requested duration (scaled)
-  int64_t want_ns = -1;     // just before ptl_acquire
-  int64_t grant_ns = -1;    // right after ptl_acquire returned PTL_OK
-  int64_t release_ns = -1;  // right before ptl_release
+  int64_t want_ns = -1;     // just before acquire
+  int64_t grant_ns = -1;    // right after acquire returned a permit
+  int64_t release_ns = -1;  // right before the release
 };
 
 struct RunResult {
   std::vector<ItemRecord> items;  // service 0's items, then service 1's
-  int64_t end_ns = 0;             // when the last worker finished
+  int64_t end_ns = 0;             // when the last flow finished
   // Taken live from per-service counters under one mutex, so the total is exact at
   // every step: raised after acquire returns, lowered before release.
   uint32_t peak_total_in_flight = 0;
@@ -61,7 +61,8 @@ struct RunResult {
   std::string error;          // non-empty if a ptl_* call failed
 };
 
-// Registers "openai" in the default registry and plays the scenario with real threads.
+// Registers "openai" in the default registry and runs the two services' flows at once
+// (ptl_flow.hpp's ThrottledParallelBatchFlow over the C ABI).
 RunResult run_scenario(const Params& p);
 
 // The mock call durations for seed p.seed, scaled: drawn up front so the lower bound

@@ -4,6 +4,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
   libboost-dev libboost-thread-dev libspdlog-dev libgtest-dev libbenchmark-dev
+  libhiredis-dev redis-server  # the redis:// backend; its tests start their own server
   clang-format clang-tidy
 )
 if [ "$(id -u)" -ne 0 ]; then

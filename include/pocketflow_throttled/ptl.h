@@ -304,13 +304,13 @@ typedef int (*ptl_classify_fn)(void* user, int status);
 typedef int (*ptl_fallback_fn)(void* user, size_t index, int last_status);
 
 typedef struct ptl_batch_options {
-  uint32_t struct_size;      /* sizeof(ptl_batch_options), set by the _init */
-  uint32_t failure_policy;   /* PTL_BATCH_COLLECT (default) or PTL_BATCH_FAIL_FAST */
-  ptl_limiter_config limits; /* the batch's own limiter: items at once, per window */
+  uint32_t struct_size;                /* sizeof(ptl_batch_options), set by the _init */
+  uint32_t failure_policy;             /* PTL_BATCH_COLLECT (default) or PTL_BATCH_FAIL_FAST */
+  ptl_limiter_config limits;           /* the batch's own limiter: items at once, per window */
   const ptl_adaptive_config* adaptive; /* NULL: fixed; else it sets limits.max_concurrent */
   ptl_limiter* shared;                 /* NULL, or a limiter every attempt also holds */
   uint32_t max_attempts;               /* per item, >= 1 (PocketFlow's max_retries) */
-  uint32_t worker_threads;             /* ptl_batch_run: 0 = the concurrency ceiling */
+  uint32_t worker_threads;             /* ptl_batch_run: 0 or >= the concurrency ceiling */
   int64_t retry_wait_ns;               /* pause between attempts, >= 0; holds nothing */
   ptl_classify_fn classify;            /* NULL: PTL_ERATELIMITED and 429 */
   void* classify_user;
@@ -344,14 +344,13 @@ typedef int (*ptl_item_fn)(void* user, ptl_batch* batch, size_t index, uint32_t 
  * succeeded, PTL_EITEMS if some failed (or were cancelled by FAIL_FAST), with each
  * item's final status in statuses[index] (may be NULL) and the figures in *report (may
  * be NULL; caller sets struct_size). Bad options: PTL_EINVAL, and nothing runs. */
-PTL_API int ptl_batch_run(const ptl_batch_options* opts, size_t n, ptl_item_fn fn,
-                          void* user, int* statuses, ptl_batch_report* report);
+PTL_API int ptl_batch_run(const ptl_batch_options* opts, size_t n, ptl_item_fn fn, void* user,
+                          int* statuses, ptl_batch_report* report);
 
 /* Completion style: start one attempt of item `index` and return at once; report its
  * end later, from any thread, with ptl_batch_complete. Runs on the thread that made the
  * grant (inside ptl_batch_start or ptl_batch_complete, or the library's timer thread). */
-typedef void (*ptl_item_start_fn)(void* user, ptl_batch* batch, size_t index,
-                                  uint32_t attempt);
+typedef void (*ptl_item_start_fn)(void* user, ptl_batch* batch, size_t index, uint32_t attempt);
 /* Runs once, when the last item settles, on the thread that settled it. */
 typedef void (*ptl_batch_done_fn)(void* user, ptl_batch* batch);
 
@@ -364,8 +363,7 @@ PTL_API int ptl_batch_start(const ptl_batch_options* opts, size_t n, ptl_item_st
 /* Reports the end of the running attempt of item `index` with its status (and
  * retry_after_ns >= 0 from the upstream, or -1). The item then retries, falls back or
  * settles. PTL_EINVAL if that item has no attempt running. */
-PTL_API int ptl_batch_complete(ptl_batch* batch, size_t index, int status,
-                               int64_t retry_after_ns);
+PTL_API int ptl_batch_complete(ptl_batch* batch, size_t index, int status, int64_t retry_after_ns);
 
 /* A rate-limit signal from inside the running item `index` that does not end it (a
  * nested batch's 429): adapts concurrency and applies retry_after_ns (-1: none). */
@@ -382,8 +380,7 @@ PTL_API int ptl_batch_cancel(ptl_batch* batch);
 /* Fills *out (may be NULL; caller sets struct_size) and statuses[0..n) (may be NULL; n
  * must not exceed the item count): PTL_OK, an attempt's failure, PTL_ECANCELED, or
  * PTL_EAGAIN for an item not settled yet. */
-PTL_API int ptl_batch_report_get(ptl_batch* batch, ptl_batch_report* out, int* statuses,
-                                 size_t n);
+PTL_API int ptl_batch_report_get(ptl_batch* batch, ptl_batch_report* out, int* statuses, size_t n);
 
 /* Cancels what has not started and lets go of the batch; it is freed once its running
  * attempts are completed, so ptl_batch_complete stays valid for them. NULL ignored. */

@@ -484,3 +484,4 @@ inline Registry registry() noexcept {
 #ifndef PTL_HAS_ASIO
 #define PTL_HAS_ASIO 0
 #endif
+#include <pocketflow_throttled/ptl_flow.hpp>

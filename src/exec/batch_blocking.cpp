@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -38,10 +39,10 @@ class WorkerPool {
   // BatchRun's starter: the item holds its permits; a worker runs it.
   static void enqueue(void* pool, BatchRun* run, size_t index, uint32_t attempt) {
     auto* self = static_cast<WorkerPool*>(pool);
-    {
-      std::lock_guard<std::mutex> lock(self->mutex_);
-      self->jobs_.push_back({run, index, attempt});
-    }
+    // Notified under the lock: once the job is visible the batch may finish and the
+    // pool be destroyed, so the condition variable must not be touched after unlocking.
+    std::lock_guard<std::mutex> lock(self->mutex_);
+    self->jobs_.push_back({run, index, attempt});
     self->wake_.notify_one();
   }
 
@@ -83,9 +84,17 @@ class WorkerPool {
 };
 
 uint32_t worker_count(const BatchOptions& options, size_t n, uint32_t asked) {
-  if (asked != 0) return static_cast<uint32_t>(std::min<size_t>(asked, std::max<size_t>(n, 1)));
   const uint32_t ceiling =
       options.adaptive ? options.adaptive->max_concurrent : options.limits.max_concurrent;
+  // Fewer workers than permits would let granted items wait in the queue holding a
+  // window slot, then start in a bunch: more calls at once upstream than the window
+  // allows.
+  if (asked != 0 && asked < ceiling) {
+    core::fail(core::Status::kInvalid, "worker_threads " + std::to_string(asked) +
+                                           " is below the concurrency ceiling " +
+                                           std::to_string(ceiling) + " (0 picks it)");
+  }
+  if (asked != 0) return static_cast<uint32_t>(std::min<size_t>(asked, std::max<size_t>(n, 1)));
   return static_cast<uint32_t>(
       std::max<size_t>(1, std::min<size_t>({n, static_cast<size_t>(ceiling), kDefaultMaxWorkers})));
 }

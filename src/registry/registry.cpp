@@ -4,16 +4,25 @@
 #include <string>
 
 #include "registry/local/local_registry.hpp"
+#include "registry/shm/shm_registry.hpp"
+#ifdef PTL_WITH_REDIS
+#include "registry/redis/redis_registry.hpp"
+#endif
 
 namespace ptl::core {
 
 std::unique_ptr<Registry> Registry::open(std::string_view uri) {
   if (uri == "local:" || uri == "local://") return std::make_unique<LocalRegistry>();
   const std::string shown(uri);
-  if (uri.starts_with("shm://") || uri.starts_with("redis://")) {
+  if (uri.starts_with("redis://")) {
+#ifdef PTL_WITH_REDIS
+    return std::make_unique<redis::RedisRegistry>(uri);
+#else
     fail(Status::kInvalid,
-         "registry URI '" + shown + "': this backend is not built into this library yet");
+         "registry URI '" + shown + "': the redis:// backend is not built in (PTL_WITH_REDIS=OFF)");
+#endif
   }
+  if (uri.starts_with("shm://")) return shm::open_shm_registry(uri);
   fail(Status::kInvalid,
        "registry URI '" + shown + "' has an unknown scheme (expected local:, shm:// or redis://)");
 }

@@ -5,6 +5,7 @@
 
 #include <mutex>
 #include <random>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -88,12 +89,18 @@ TEST(BatchRun, NeverMoreThanMaxConcurrentAndUsesAllOfIt) {
   EXPECT_GE(r.peak_in_flight, static_cast<uint32_t>(w.in_flight.peak()));
 }
 
-TEST(BatchRun, FewerWorkersThanTheLimitBoundWhatRuns) {
+TEST(BatchRun, FewerWorkersThanTheLimitAreRefused) {
+  // Granted items would wait in the worker queue holding window slots, then start in a
+  // bunch: the upstream would see more at once than the window allows.
   Witness w;
   ptl_batch_options o = batch_options(6);
   o.worker_threads = 2;
-  ASSERT_EQ(ptl_batch_run(&o, 30, witnessed_call, &w, nullptr, nullptr), PTL_OK);
-  EXPECT_LE(w.in_flight.peak(), 2);
+  EXPECT_EQ(ptl_batch_run(&o, 30, witnessed_call, &w, nullptr, nullptr), PTL_EINVAL);
+  EXPECT_NE(std::string(ptl_last_error()).find("worker_threads"), std::string::npos);
+  EXPECT_EQ(w.in_flight.peak(), 0);
+  o.worker_threads = 6;
+  EXPECT_EQ(ptl_batch_run(&o, 30, witnessed_call, &w, nullptr, nullptr), PTL_OK);
+  EXPECT_LE(w.in_flight.peak(), 6);
 }
 
 struct Windowed {

@@ -53,7 +53,7 @@ TEST(CapiStatus, NameOfEveryCode) {
 }
 
 TEST(CapiStatus, UnknownCodesHaveAName) {
-  for (int code : {1, 2, -11, -12, -98, -100, 12345, INT_MAX, INT_MIN}) {
+  for (int code : {1, 2, -12, -98, -100, 12345, INT_MAX, INT_MIN}) {
     ASSERT_NE(ptl_status_name(code), nullptr) << code;
     EXPECT_STREQ(ptl_status_name(code), "PTL_UNKNOWN") << code;
   }

@@ -1,0 +1,224 @@
+// ptl-bench-redis: the redis:// figures of the design's section 5, measured in one run
+// against one redis-server (started here on a free loopback port, as the tests do):
+//
+//   redis/ping              raw hiredis PING, one connection: the round-trip floor.
+//   redis/evalsha           raw EVALSHA of a script that returns 1: the design's yardstick.
+//   redis/script_acq_rel    raw EVALSHA of the limiter script itself, acq then rel, with
+//                           no library around it: what the script costs the server.
+//   redis/acqrel[/window]   ptl_acquire + ptl_release through the C ABI on a redis://
+//                           limiter that never blocks (with a window too large to block).
+//   local/acqrel[/window]   the same on local:, side by side.
+//
+// Every row is one thread, items_per_second = calls (round trips) per second; acqrel
+// rows count two calls per iteration. The summary at the end gives the target ratio,
+// redis acquire/release calls per second over raw EVALSHA calls per second (>= 0.8),
+// against both yardsticks: a script that returns 1 (the server's floor) and the limiter
+// script itself sent raw (what the library adds). Use repetitions with random
+// interleaving on a busy machine:
+//   ptl-bench-redis --benchmark_repetitions=6 --benchmark_enable_random_interleaving=true
+#include <hiredis/hiredis.h>
+
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+#include <pocketflow_throttled/ptl.h>
+
+#include "../tests/redis/redis_server.hpp"
+#include "registry/redis/script.hpp"
+
+namespace {
+
+std::unique_ptr<ptl_test::RedisServer> g_server;  // stopped at the end of main
+
+ptl_test::RedisServer& server() {
+  if (!g_server) g_server = std::make_unique<ptl_test::RedisServer>();
+  return *g_server;
+}
+
+// A raw hiredis connection for the yardsticks.
+class Raw {
+ public:
+  Raw() {
+    timeval tv{5, 0};
+    c_ = redisConnectWithTimeout("127.0.0.1", server().port(), tv);
+    if (c_ == nullptr || c_->err != 0) throw std::runtime_error("cannot connect");
+  }
+  ~Raw() { redisFree(c_); }
+  Raw(const Raw&) = delete;
+  Raw& operator=(const Raw&) = delete;
+
+  std::string call(const std::vector<std::string>& argv) {
+    std::vector<const char*> w;
+    std::vector<size_t> l;
+    for (const std::string& a : argv) {
+      w.push_back(a.data());
+      l.push_back(a.size());
+    }
+    auto* r = static_cast<redisReply*>(
+        redisCommandArgv(c_, static_cast<int>(argv.size()), w.data(), l.data()));
+    if (r == nullptr) throw std::runtime_error("connection lost");
+    std::string out;
+    if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) out.assign(r->str, r->len);
+    if (r->type == REDIS_REPLY_ERROR) throw std::runtime_error(std::string(r->str, r->len));
+    if (r->type == REDIS_REPLY_ARRAY && r->elements > 1 &&
+        r->element[1]->type == REDIS_REPLY_INTEGER) {
+      out = std::to_string(r->element[1]->integer);
+    }
+    freeReplyObject(r);
+    return out;
+  }
+
+ private:
+  redisContext* c_;
+};
+
+void calls_per_second(benchmark::State& state, int calls_per_iteration) {
+  state.SetItemsProcessed(state.iterations() * calls_per_iteration);
+}
+
+void BM_Ping(benchmark::State& state) {
+  Raw raw;
+  for (auto _ : state) raw.call({"PING"});
+  calls_per_second(state, 1);
+}
+
+void BM_Evalsha(benchmark::State& state) {
+  Raw raw;
+  const std::string sha = raw.call({"SCRIPT", "LOAD", "return 1"});
+  for (auto _ : state) raw.call({"EVALSHA", sha, "0"});
+  calls_per_second(state, 1);
+}
+
+// The limiter script's own cost: the same EVALSHA calls the library makes, without it.
+void BM_ScriptAcqRel(benchmark::State& state) {
+  Raw raw;
+  const std::string sha =
+      raw.call({"SCRIPT", "LOAD", std::string(ptl::core::redis::limiter_script())});
+  std::vector<std::string> keys;
+  for (const char* k : {"s", "h", "w", "c", "q", "qe", "qi", "g"}) {
+    keys.push_back(std::string("{bench:raw}:") + k);
+  }
+  auto eval = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {"EVALSHA", sha, "8"};
+    argv.insert(argv.end(), keys.begin(), keys.end());
+    argv.push_back(args[0]);
+    argv.emplace_back("{bench:raw}:ch:0");
+    argv.emplace_back("30000000");
+    argv.insert(argv.end(), args.begin() + 1, args.end());
+    return raw.call(argv);
+  };
+  eval({"reg", "replace", "1000000", "0", "60", "60000000", "0"});
+  for (auto _ : state) {
+    const std::string grant = eval({"acq", "1", ""});
+    eval({"rel", grant, "", ""});
+  }
+  calls_per_second(state, 2);
+}
+
+void acqrel(benchmark::State& state, const std::string& uri, uint64_t per_window) {
+  ptl_registry* reg = nullptr;
+  if (ptl_registry_open(uri.c_str(), &reg) != PTL_OK) {
+    state.SkipWithError(ptl_last_error());
+    return;
+  }
+  ptl_limiter_config cfg;
+  ptl_limiter_config_init(&cfg);
+  cfg.max_concurrent = 64;
+  cfg.max_per_window = per_window;
+  cfg.window_seconds = 1.0;
+  ptl_limiter* lim = nullptr;
+  ptl_registry_register(reg, "bench", &cfg, PTL_REPLACE);
+  ptl_registry_get(reg, "bench", &lim);
+  for (auto _ : state) {
+    ptl_permit p;
+    if (ptl_acquire(lim, -1, &p) != PTL_OK || ptl_release(lim, p) != PTL_OK) {
+      state.SkipWithError(ptl_last_error());
+      break;
+    }
+  }
+  calls_per_second(state, 2);
+  ptl_limiter_unref(lim);
+  ptl_registry_remove(reg, "bench");
+  ptl_registry_close(reg);
+}
+
+constexpr uint64_t kNeverFull = 1'000'000'000'000;
+
+void BM_RedisAcqRel(benchmark::State& state) {
+  acqrel(state, server().uri(), 0);
+}
+void BM_RedisAcqRelWindow(benchmark::State& state) {
+  acqrel(state, server().uri(), kNeverFull);
+}
+void BM_LocalAcqRel(benchmark::State& state) {
+  acqrel(state, "local:", 0);
+}
+void BM_LocalAcqRelWindow(benchmark::State& state) {
+  acqrel(state, "local:", kNeverFull);
+}
+
+BENCHMARK(BM_Ping)->Name("redis/ping")->UseRealTime();
+BENCHMARK(BM_Evalsha)->Name("redis/evalsha")->UseRealTime();
+BENCHMARK(BM_ScriptAcqRel)->Name("redis/script_acq_rel")->UseRealTime();
+BENCHMARK(BM_RedisAcqRel)->Name("redis/acqrel")->UseRealTime();
+BENCHMARK(BM_RedisAcqRelWindow)->Name("redis/acqrel/window")->UseRealTime();
+BENCHMARK(BM_LocalAcqRel)->Name("local/acqrel")->UseRealTime();
+BENCHMARK(BM_LocalAcqRelWindow)->Name("local/acqrel/window")->UseRealTime();
+
+// Prints the usual table, then the section-5 ratio from the same run.
+class SummaryReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& r : runs) {
+      const auto it = r.counters.find("items_per_second");
+      if (it == r.counters.end()) continue;
+      // One run, or the median of repetitions (--benchmark_repetitions).
+      if (r.run_type == Run::RT_Iteration || r.aggregate_name == "median") {
+        rates_[r.run_name.str()] = it->second.value;
+      }
+    }
+    ConsoleReporter::ReportRuns(runs);
+  }
+  void Summary() const {
+    const double evalsha = rate("redis/evalsha/real_time");
+    const double script = rate("redis/script_acq_rel/real_time");
+    if (evalsha <= 0 || script <= 0) return;
+    std::printf(
+        "\nredis calls per second (one thread), relative to raw EVALSHA of the same server:\n");
+    std::printf("  %-32s %10s  %14s  %16s\n", "", "calls/s", "vs return-1", "vs same script");
+    for (const char* name :
+         {"redis/ping/real_time", "redis/evalsha/real_time", "redis/script_acq_rel/real_time",
+          "redis/acqrel/real_time", "redis/acqrel/window/real_time"}) {
+      std::printf("  %-32s %10.0f  %13.2fx  %15.2fx\n", name, rate(name), rate(name) / evalsha,
+                  rate(name) / script);
+    }
+    std::printf(
+        "target: redis/acqrel >= 0.80x of raw EVALSHA (one round trip per acquire and "
+        "per release)\n");
+  }
+
+ private:
+  double rate(const std::string& name) const {
+    const auto it = rates_.find(name);
+    return it == rates_.end() ? 0 : it->second;
+  }
+  std::map<std::string, double> rates_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  server();  // started before the first measurement
+  SummaryReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  reporter.Summary();
+  benchmark::Shutdown();
+  g_server.reset();
+  return 0;
+}

@@ -1,0 +1,73 @@
+// Backend: what the limiters of one redis:// registry share: the options, the command
+// link, the subscriber, the scheduler, the lease renewal, and the map from channels to
+// the limiters that listen on them.
+//
+// Owned jointly (shared_ptr) by the registry and its limiters, because limiter handles
+// outlive the registry they came from. Its threads hold only weak references, so the
+// last limiter or registry to go stops them.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "registry/redis/link.hpp"
+#include "registry/redis/scheduler.hpp"
+#include "registry/redis/subscriber.hpp"
+
+namespace ptl::core::redis {
+
+class RedisLimiter;
+
+class Backend : public std::enable_shared_from_this<Backend> {
+ public:
+  // Connects, loads the script and starts the threads; throws if the server is
+  // unreachable (BackendDown) or refuses us (Error(kBackend)).
+  static std::shared_ptr<Backend> open(const RedisOptions& options);
+  ~Backend();
+  Backend(const Backend&) = delete;
+  Backend& operator=(const Backend&) = delete;
+
+  const RedisOptions& options() const { return options_; }
+  Link& link() { return link_; }
+  Subscriber& subscriber() { return *subscriber_; }
+  Scheduler& scheduler() { return scheduler_; }
+
+  // A name for one wait, unique across every process and host: a random token of this
+  // registry and a counter.
+  std::string new_ticket();
+
+  // A limiter starts (stops) hearing its channel. Stop is called from the limiter's
+  // close(), before its memory can go, so the map never names a dead limiter. Several
+  // objects may hear one channel: a handle kept after its limiter was removed and
+  // created again lives on beside the registry's new object.
+  void attach(RedisLimiter* limiter);
+  void detach(RedisLimiter* limiter);
+
+ private:
+  explicit Backend(const RedisOptions& options);
+  void start();
+  void on_message(const std::string& channel, const std::string& payload);
+  void on_confirmed(const std::string& channel);
+  void on_down(const std::string& why);
+  // Renews the leases of every permit and waiter of this registry; runs every third of
+  // a lease on the scheduler (sooner again after a failure).
+  void renew_all();
+  template <typename Fn>
+  void for_each_limiter(const std::string* channel, Fn&& fn);
+
+  const RedisOptions options_;
+  Link link_;
+  Scheduler scheduler_;
+  std::unique_ptr<Subscriber> subscriber_;  // made in start(): it needs weak_from_this()
+  const std::string token_;
+  std::atomic<uint64_t> next_ticket_{1};
+
+  std::mutex mutex_;
+  std::unordered_map<std::string, std::vector<RedisLimiter*>> by_channel_;  // guarded by mutex_
+};
+
+}  // namespace ptl::core::redis

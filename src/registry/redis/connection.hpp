@@ -1,0 +1,68 @@
+// Connection: one hiredis connection, opened with bounded time and authenticated.
+//
+// hiredis stays behind this file and reply.hpp: nothing else of the library includes it,
+// so the dependency remains private to the core (and hidden in the shared library).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.hpp"
+#include "registry/redis/reply.hpp"
+#include "registry/redis/uri.hpp"
+
+struct redisContext;
+
+namespace ptl::core::redis {
+
+// The server could not be reached or stopped answering: the connection is lost and the
+// outcome of a command in flight is unknown. on_error=open admits on this one only;
+// other failures (a script error, a refused AUTH) are plain Error(kBackend).
+class BackendDown : public Error {
+ public:
+  explicit BackendDown(const std::string& message) : Error(Status::kBackend, message) {}
+};
+
+// A command's words; views must outlive the call that sends them.
+using Argv = std::vector<std::string_view>;
+
+class Connection {
+ public:
+  // Connects, authenticates and selects the database, each bounded by timeout_ns.
+  // Throws BackendDown when the server is unreachable, Error(kBackend) when it refuses.
+  static std::unique_ptr<Connection> open(const RedisOptions& options);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Sends one command and reads its reply. An error reply is returned, not thrown; a
+  // lost connection throws BackendDown and leaves this connection broken().
+  Reply command(const Argv& argv);
+  // Sends every command in one write, then reads every reply (one round trip).
+  std::vector<Reply> pipeline(const std::vector<Argv>& commands);
+
+  // Sends without reading (for the subscriber, which reads on its own schedule).
+  void send(const Argv& argv);
+  // Reads what the socket holds now and returns every complete reply in it.
+  std::vector<Reply> read_available();
+
+  int fd() const;
+  bool broken() const { return broken_; }
+  // True if the peer closed the connection or sent something unasked while it was idle.
+  bool stale() const;
+
+ private:
+  Connection(redisContext* c, const RedisOptions& options) : c_(c), options_(options) {}
+  [[noreturn]] void lost(const char* doing);
+  void append(const Argv& argv);
+  void flush();
+  Reply read_one();
+
+  redisContext* c_;
+  RedisOptions options_;  // a copy: the subscriber's thread may outlive the registry
+  bool broken_ = false;
+};
+
+}  // namespace ptl::core::redis

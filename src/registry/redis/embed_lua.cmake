@@ -1,0 +1,38 @@
+# cmake -DOUT=script.cpp -DIN="common.lua;acquire.lua;..." -P embed_lua.cmake
+# Concatenates the limiter's Lua files, in the order given, into one C++ string: the
+# script the redis:// backend loads with SCRIPT LOAD. No Lua is needed at build time.
+cmake_minimum_required(VERSION 3.20)
+if(NOT DEFINED IN OR NOT DEFINED OUT)
+  message(FATAL_ERROR "usage: cmake -DOUT=script.cpp -DIN=a.lua;b.lua -P embed_lua.cmake")
+endif()
+
+set(body "")
+foreach(file IN LISTS IN)
+  file(READ "${file}" text)
+  if(text MATCHES "\\)ptl_lua\"")
+    message(FATAL_ERROR "${file}: contains the raw-string delimiter )ptl_lua\"")
+  endif()
+  get_filename_component(name "${file}" NAME)
+  string(APPEND body "-- ---- ${name}\n${text}\n")
+endforeach()
+
+set(code "// Generated from src/registry/redis/lua/*.lua by embed_lua.cmake. Do not edit.
+#include \"registry/redis/script.hpp\"
+
+namespace ptl::core::redis {
+
+std::string_view limiter_script() {
+  static constexpr char kScript[] = R\"ptl_lua(${body})ptl_lua\";
+  return {kScript, sizeof kScript - 1};
+}
+
+}  // namespace ptl::core::redis
+")
+# Rewritten only when it changes, so an unchanged script does not rebuild the core.
+if(EXISTS "${OUT}")
+  file(READ "${OUT}" old)
+  if(old STREQUAL code)
+    return()
+  endif()
+endif()
+file(WRITE "${OUT}" "${code}")

@@ -1,0 +1,59 @@
+// Link: the command side of a redis:// registry. A pool of connections shared by every
+// thread of the registry, the limiter script, and the reconnection policy.
+//
+// One command = one connection taken from the pool for one round trip, so threads never
+// wait for each other's replies. After a failed connect the link stays "down" for a
+// backoff (doubling from 25 ms to 1 s) and fails calls at once, which keeps acquire's
+// PTL_EBACKEND prompt while the server is away; the first call after the backoff tries
+// again, and a success resets it.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "registry/redis/connection.hpp"
+
+namespace ptl::core::redis {
+
+class Link {
+ public:
+  explicit Link(const RedisOptions& options);
+  ~Link();
+  Link(const Link&) = delete;
+  Link& operator=(const Link&) = delete;
+
+  const RedisOptions& options() const { return options_; }
+
+  // Connects and loads the script now, so that a bad address, password or database is
+  // reported when the registry opens. Throws like run().
+  void check();
+
+  // Runs the limiter script (EVALSHA, loading it again if the server lost it) with
+  // `keys` and `args`. Throws BackendDown if the server cannot be reached, Error(kBackend)
+  // if it answers with an error.
+  Reply eval(const Argv& keys, const Argv& args);
+
+  // One plain command; an error reply throws Error(kBackend).
+  Reply command(const Argv& argv);
+  // Several commands in one round trip; an error reply throws Error(kBackend).
+  std::vector<Reply> pipeline(const std::vector<Argv>& commands);
+
+ private:
+  class Lease;  // a connection taken from the pool, given back unless it broke
+  std::unique_ptr<Connection> take();
+  void give(std::unique_ptr<Connection> c);
+  [[noreturn]] void server_error(const Reply& r, std::string_view doing) const;
+  void load_script(Connection& c);
+
+  const RedisOptions options_;
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<Connection>> idle_;  // guarded by mutex_
+  std::string sha_;                                // guarded by mutex_; "" until loaded
+  Nanos down_until_ = 0;                           // guarded by mutex_
+  Nanos backoff_ = 0;                              // guarded by mutex_
+  std::string last_failure_;                       // guarded by mutex_
+};
+
+}  // namespace ptl::core::redis

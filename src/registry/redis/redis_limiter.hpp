@@ -1,0 +1,146 @@
+// RedisLimiter: a limiter whose state lives in Redis, shared by every process and host
+// that opens the same redis:// registry and name.
+//
+// Every acquire and release is one EVALSHA of the limiter script (lua/), which keeps the
+// holders, the window log and the line of waiters consistent on the server's clock.
+// A permit is a lease: the registry's renewal keeps it alive while this process lives;
+// if the process dies, the script reclaims it when the lease ends.
+//
+// Waiting: an acquire that finds no room takes a ticket in the server's line in the same
+// round trip. Whoever frees room (a release, a timer at the window's next free moment,
+// a lease ending) runs the script, which grants the head of the line and publishes the
+// grant on the limiter's channel; our subscriber hands it to the waiter. No polling.
+//
+// Local state is only what this process holds: its permits (value -> grant id) and its
+// waiters (ticket -> waiter), under mutex_. mutex_ is never held across a round trip.
+#pragma once
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/limiter.hpp"
+#include "registry/redis/backend.hpp"
+#include "registry/redis/keys.hpp"
+
+namespace ptl::core::redis {
+
+class RedisLimiter final : public Limiter {
+ public:
+  RedisLimiter(std::shared_ptr<Backend> backend, std::string_view name);
+  ~RedisLimiter() override;
+
+  Status acquire(uint64_t cost, Nanos timeout_ns, Permit* out) override;
+  Status try_acquire(uint64_t cost, Permit* out, Nanos* retry_after_ns) override;
+  void release(Permit permit, std::optional<uint64_t> actual_cost) override;
+  void acquire_async(uint64_t cost, Nanos timeout_ns, AcquireCallback cb,
+                     uint64_t* ticket) override;
+  Status cancel(uint64_t ticket) override;
+  void penalize(Nanos retry_after_ns) override;
+  void reconfigure(const LimiterConfig& config) override;
+  LimiterConfig config() override;
+  LimiterStats stats() override;
+
+  const Keys& keys() const { return keys_; }
+
+  // The script's arguments for a config: MC MPW WS WUS MCPW. Throws Error(kInvalid) for
+  // limits the server cannot hold exactly (it counts in doubles: at most 2^53).
+  static std::vector<std::string> config_args(const LimiterConfig& config);
+  // Reads MC MPW WS MCPW from four replies (the order of config_args without WUS).
+  static LimiterConfig parse_config(const ReplyView& mc, const ReplyView& mpw, const ReplyView& ws,
+                                    const ReplyView& mcpw);
+
+  // ---- called by the backend's threads ----
+  // A notification published on our channel.
+  void on_message(const std::string& payload);
+  // The subscriber lost its connection: grants may have been published unheard.
+  void on_notifications_lost(const std::string& why);
+  // Renews the leases of our permits and tickets; false if Redis could not be reached.
+  bool renew();
+
+ protected:
+  void close() override;
+
+ private:
+  // One acquire waiting in the server's line. Shared by its caller (or timer) and the
+  // map of waiters, so whoever finishes it never touches freed memory.
+  struct Waiter {
+    enum class State {
+      kStarting,  // registered, its first round trip in progress (owned by the caller,
+                  // except that a grant handed to its ticket completes it)
+      kQueued,    // in the server's line; anyone may finish it
+      kLeaving,   // its cancel round trip is in progress; grants for it are ignored
+      kDone,
+    };
+    std::string ticket;  // its name in the server's line
+    uint64_t id = 0;     // the caller's ticket number (asynchronous waiters)
+    uint64_t epoch = 0;  // notifications_lost_ when it started
+    Nanos deadline = kNever;
+    bool async = false;
+    AcquireCallback callback;    // asynchronous waiters
+    std::condition_variable cv;  // synchronous waiters sleep on it, under mutex_
+    State state = State::kStarting;
+    Status status = Status::kOk;  // once kDone
+    Permit permit = 0;            // once kDone with kOk
+    std::string error;            // once kDone with a failure
+  };
+  using WaiterPtr = std::shared_ptr<Waiter>;
+  struct Held {
+    int64_t grant = 0;   // the grant id in Redis; 0 for an open permit (on_error=open)
+    std::string ticket;  // the ticket it was handed to, if it came by a hand-off
+  };
+  // Waiters finished under mutex_, whose callbacks run once it is dropped.
+  using Done = std::vector<WaiterPtr>;
+
+  // One round trip of the limiter script.
+  Reply run(std::string_view op, const Argv& args);
+  // The first round trip of every acquire: a grant, a place in line (if `w`), or no.
+  // kOk: granted, *out set. kAgain: with no waiter, no room (*retry_after_ns set if
+  // asked); with a waiter, follow it (in line, or already finished by another thread).
+  // Throws only when the waiter (if any) was taken back, so no callback has run.
+  Status start(uint64_t cost, const WaiterPtr& w, Permit* out, Nanos* retry_after_ns);
+  bool unregister(const WaiterPtr& w);
+  void queued(const WaiterPtr& w, int64_t wake_us);
+  Permit add_permit_locked(int64_t grant, std::string ticket = {});
+  Status admit_open(Permit* out);  // on_error=open while Redis is away
+  [[noreturn]] void throw_removed() const;
+
+  // ---- waiting (redis_limiter_wait.cpp) ----
+  // Registers a waiter (kStarting) under a fresh ticket, before its first round trip:
+  // the grant for it may be published before that round trip's reply arrives.
+  WaiterPtr new_waiter(Nanos timeout_ns);
+  // Throws BackendDown unless our channel is confirmed (waiting at most until deadline or
+  // one timeout): a ticket may only be taken where its grant will be heard.
+  void ensure_listening(Nanos deadline);
+  Status wait(const WaiterPtr& w, Permit* out);
+  // A waiter gives up (timeout, cancel, close): leaves the line, undoing a grant on its
+  // way. False if it was already done.
+  bool leave(const WaiterPtr& w, Status status, char reason);
+  void finish_locked(const WaiterPtr& w, Status status, Permit permit, std::string error,
+                     Done& done);
+  static void run_callbacks(Done& done);
+  void schedule_dispatch_locked(Nanos at);
+  void schedule_wake(int64_t wake_us);
+  void on_dispatch_timer();
+  void on_granted(const std::string& ticket, int64_t grant);
+  void fail_all_locked(Status status, const std::string& why, Done& done);
+
+  const std::shared_ptr<Backend> backend_;
+  const Keys keys_;
+  const Argv keys_argv_;  // views of keys_
+  const std::string lease_us_;
+
+  std::mutex mutex_;
+  std::unordered_map<Permit, Held> held_;               // guarded by mutex_
+  std::unordered_map<std::string, WaiterPtr> waiting_;  // guarded by mutex_; by ticket
+  Nanos timer_at_ = kNever;                             // guarded by mutex_
+  bool closed_ = false;                                 // guarded by mutex_
+  bool open_logged_ = false;                            // guarded by mutex_
+  uint64_t notifications_lost_ = 0;                     // guarded by mutex_
+};
+
+}  // namespace ptl::core::redis

@@ -1,0 +1,132 @@
+#include "registry/redis/redis_registry.hpp"
+
+#include "log/log.hpp"
+#include "registry/redis/keys.hpp"
+#include "registry/redis/redis_limiter.hpp"
+
+namespace ptl::core::redis {
+
+RedisRegistry::RedisRegistry(std::string_view uri)
+    : backend_(Backend::open(parse_redis_uri(uri))), index_(index_key(backend_->options().prefix)) {
+  log::logger().info("redis registry {} (prefix '{}', db {}, lease {} ms)",
+                     backend_->options().where(), backend_->options().prefix,
+                     backend_->options().db, backend_->options().lease_ns / 1000000);
+}
+
+RedisRegistry::~RedisRegistry() {
+  std::map<std::string, LimiterPtr, std::less<>> dropped;
+  std::lock_guard<std::mutex> lock(mutex_);
+  dropped.swap(objects_);  // released after the lock: the last reference may close one
+}
+
+LimiterPtr RedisRegistry::object_for(std::string_view name) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = objects_.find(name);
+  if (it == objects_.end()) {
+    it = objects_.emplace(std::string(name), LimiterPtr(new RedisLimiter(backend_, name), false))
+             .first;
+  }
+  return it->second;
+}
+
+void RedisRegistry::forget(std::string_view name) {
+  LimiterPtr dropped;
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = objects_.find(name);
+  if (it == objects_.end()) return;
+  dropped = std::move(it->second);
+  objects_.erase(it);
+}
+
+Reply RedisRegistry::run(std::string_view name, std::string_view op, const Argv& args) {
+  const Keys keys(backend_->options().prefix, name, backend_->options().db);
+  const std::string lease = std::to_string(backend_->options().lease_ns / 1000);
+  Argv argv{op, keys.channel, lease};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return backend_->link().eval(keys.argv(), argv);
+}
+
+void RedisRegistry::register_limiter(std::string_view name, const LimiterConfig& config,
+                                     bool replace) {
+  const std::vector<std::string> a = RedisLimiter::config_args(config);
+  backend_->link().command({"ZADD", index_, "0", name});
+  const Reply r = run(name, "reg", {replace ? "replace" : "create", a[0], a[1], a[2], a[3], a[4]});
+  if (r.view().at(0).str() == "exists") {
+    fail(Status::kExists, "limiter '" + std::string(name) + "' already exists");
+  }
+}
+
+LimiterPtr RedisRegistry::get(std::string_view name) {
+  const Keys keys(backend_->options().prefix, name, backend_->options().db);
+  if (backend_->link().command({"EXISTS", keys.state()}).view().integer() == 0) return nullptr;
+  return object_for(name);
+}
+
+LimiterPtr RedisRegistry::get_or_create(std::string_view name, const LimiterConfig& config) {
+  const std::vector<std::string> a = RedisLimiter::config_args(config);
+  backend_->link().command({"ZADD", index_, "0", name});
+  run(name, "reg", {"goc", a[0], a[1], a[2], a[3], a[4]});
+  return object_for(name);
+}
+
+bool RedisRegistry::exists(std::string_view name) {
+  const Keys keys(backend_->options().prefix, name, backend_->options().db);
+  return backend_->link().command({"EXISTS", keys.state()}).view().integer() != 0;
+}
+
+bool RedisRegistry::remove(std::string_view name) {
+  const bool existed = run(name, "rm", {}).view().integer() != 0;
+  backend_->link().command({"ZREM", index_, name});
+  forget(name);
+  return existed;
+}
+
+void RedisRegistry::reset() {
+  const Reply names = backend_->link().command({"ZRANGE", index_, "0", "-1"});
+  for (size_t i = 0; i < names.view().size(); ++i) {
+    const std::string name(names.view().at(i).str());
+    run(name, "rm", {});
+    forget(name);
+  }
+  backend_->link().command({"DEL", index_});
+  // Keys of limiters the index missed (a process died between the two steps of a
+  // register): everything under the prefix goes.
+  const std::string pattern = "{" + backend_->options().prefix + ":*";
+  std::string cursor = "0";
+  do {
+    const Reply r = backend_->link().command({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
+    cursor = r.view().at(0).str();
+    const ReplyView keys = r.view().at(1);
+    if (keys.size() == 0) continue;
+    Argv del{"DEL"};
+    for (size_t i = 0; i < keys.size(); ++i) del.push_back(keys.at(i).str());
+    backend_->link().command(del);
+  } while (cursor != "0");
+  std::map<std::string, LimiterPtr, std::less<>> dropped;
+  std::lock_guard<std::mutex> lock(mutex_);
+  dropped.swap(objects_);
+}
+
+std::vector<NamedConfig> RedisRegistry::list() {
+  const Reply names = backend_->link().command({"ZRANGE", index_, "0", "-1"});
+  const size_t n = names.view().size();
+  std::vector<Keys> keys;
+  keys.reserve(n);
+  std::vector<Argv> reads;
+  reads.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    keys.emplace_back(backend_->options().prefix, names.view().at(i).str(), backend_->options().db);
+    reads.push_back({"HMGET", keys.back().state(), "mc", "mpw", "ws", "mcpw"});
+  }
+  std::vector<NamedConfig> out;
+  if (n == 0) return out;
+  const std::vector<Reply> configs = backend_->link().pipeline(reads);
+  for (size_t i = 0; i < n; ++i) {
+    const ReplyView v = configs[i].view();
+    if (v.at(0).is_nil()) continue;  // listed, but not (or no longer) created
+    out.push_back({keys[i].name, RedisLimiter::parse_config(v.at(0), v.at(1), v.at(2), v.at(3))});
+  }
+  return out;
+}
+
+}  // namespace ptl::core::redis

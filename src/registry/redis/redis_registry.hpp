@@ -1,0 +1,48 @@
+// RedisRegistry: the redis:// backend. Limiters live in a Redis server under a prefix
+// (default "ptl"), shared by every process and host that opens the same server, database
+// and prefix.
+//
+// The index {PREFIX}:registry (a sorted set, all scores 0, so in name order) lists the
+// names; a limiter exists when its config hash does. Writes keep the index a superset:
+// a name is added before its limiter is created and removed after it is deleted, and
+// list() skips names with no config, so a process dying between the two steps leaves
+// nothing visible behind. One limiter object per name and registry, as in local:.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "registry/redis/backend.hpp"
+#include "registry/registry.hpp"
+
+namespace ptl::core::redis {
+
+class RedisRegistry final : public Registry {
+ public:
+  // Throws Error(kInvalid) for a bad URI, PTL_EBACKEND if the server cannot be used.
+  explicit RedisRegistry(std::string_view uri);
+  ~RedisRegistry() override;
+
+  void register_limiter(std::string_view name, const LimiterConfig& config, bool replace) override;
+  LimiterPtr get(std::string_view name) override;
+  LimiterPtr get_or_create(std::string_view name, const LimiterConfig& config) override;
+  bool exists(std::string_view name) override;
+  bool remove(std::string_view name) override;
+  void reset() override;
+  std::vector<NamedConfig> list() override;
+
+ private:
+  LimiterPtr object_for(std::string_view name);  // the cached object, made on first use
+  void forget(std::string_view name);
+  // The limiter script, run on `name`'s keys without a limiter object.
+  Reply run(std::string_view name, std::string_view op, const Argv& args);
+
+  std::shared_ptr<Backend> backend_;
+  const std::string index_;
+  std::mutex mutex_;
+  std::map<std::string, LimiterPtr, std::less<>> objects_;  // guarded by mutex_
+};
+
+}  // namespace ptl::core::redis

@@ -1,0 +1,39 @@
+// ShmRegistry: the "shm://NAME" backend. The registry (names -> limiters) and every
+// limiter's state live in a POSIX shared-memory segment, so every process that opens
+// the same URI shares the same limiters. See docs/adr/0008-shm-backend.md.
+#pragma once
+
+#include <memory>
+
+#include "registry/registry.hpp"
+#include "registry/shm/shm_uri.hpp"
+
+namespace ptl::shm {
+
+class Segment;
+
+class ShmRegistry final : public core::Registry {
+ public:
+  // Attaches to (creating if needed) the segment of `uri`. Throws Error(kBackend).
+  explicit ShmRegistry(const ShmUri& uri);
+  ~ShmRegistry() override;
+
+  void register_limiter(std::string_view name, const core::LimiterConfig& config,
+                        bool replace) override;
+  core::LimiterPtr get(std::string_view name) override;
+  core::LimiterPtr get_or_create(std::string_view name, const core::LimiterConfig& config) override;
+  bool exists(std::string_view name) override;
+  bool remove(std::string_view name) override;
+  void reset() override;
+  std::vector<core::NamedConfig> list() override;
+
+  Segment& segment() const { return *seg_; }
+
+ private:
+  std::shared_ptr<Segment> seg_;
+};
+
+// Registry::open's entry for "shm://" URIs.
+std::unique_ptr<core::Registry> open_shm_registry(std::string_view uri);
+
+}  // namespace ptl::shm
