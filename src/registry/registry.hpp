@@ -23,7 +23,7 @@ class Registry {
   virtual ~Registry() = default;
 
   // Opens a registry by URI: "local:" (a new private in-process registry); "shm://"
-  // and "redis://" once their backends are built. Throws Error(kInvalid) otherwise.
+  // and "redis://" select the shared backends. Throws Error(kInvalid) otherwise.
   static std::unique_ptr<Registry> open(std::string_view uri);
 
   // The process default registry, opened from $PTL_REGISTRY_URI (default "local:") on
