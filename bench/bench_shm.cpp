@@ -1,8 +1,8 @@
 // ptl-bench-shm: shm:// acquire+release next to the local backend, in one run, through
 // the C ABI users call (design section 5: "shm acquire+release, 1 process <= 250 ns").
 //
-//   acqrel/<backend>/conc     acquire+release, concurrency limit only (never full)
-//   acqrel/<backend>/window   the same with a sliding window too large ever to block,
+//   backend/<backend>/conc    acquire+release, concurrency limit only (never full)
+//   backend/<backend>/window  the same with a sliding window too large ever to block,
 //                             so the window path (clock, log, eviction) runs every call
 // each with 1 and 2 threads on ONE limiter; items_per_second over wall time.
 #include <sys/mman.h>
@@ -69,9 +69,25 @@ void acqrel(benchmark::State& state, bool shm, bool window) {
   state.SetItemsProcessed(state.iterations());
 }
 
-BENCHMARK_CAPTURE(acqrel, local / conc, false, false)->Threads(1)->Threads(2)->UseRealTime();
-BENCHMARK_CAPTURE(acqrel, shm / conc, true, false)->Threads(1)->Threads(2)->UseRealTime();
-BENCHMARK_CAPTURE(acqrel, local / window, false, true)->Threads(1)->Threads(2)->UseRealTime();
-BENCHMARK_CAPTURE(acqrel, shm / window, true, true)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK_CAPTURE(acqrel, local_conc, false, false)
+    ->Name("backend/local/conc")
+    ->Threads(1)
+    ->Threads(2)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(acqrel, shm_conc, true, false)
+    ->Name("backend/shm/conc")
+    ->Threads(1)
+    ->Threads(2)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(acqrel, local_window, false, true)
+    ->Name("backend/local/window")
+    ->Threads(1)
+    ->Threads(2)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(acqrel, shm_window, true, true)
+    ->Name("backend/shm/window")
+    ->Threads(1)
+    ->Threads(2)
+    ->UseRealTime();
 
 }  // namespace

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Builds ptl-bench in Release, runs it, and prints as markdown the performance targets
-# of the design (ARCHITECTURE.md, section 5) that apply to the local backend.
+# Builds the benchmarks in Release, runs them, and prints as markdown the performance
+# targets of the design (ARCHITECTURE.md, section 5), each next to its baseline from the
+# same run: ptl-bench (local backend, executors), ptl-bench-shm (shm:// next to local:)
+# and ptl-bench-redis (redis:// next to raw PING and EVALSHA on the same redis-server,
+# which it starts itself; left out when the redis backend is not built).
 #
 #   bench/run.sh [extra ptl-bench flags, e.g. --benchmark_min_time=1]
 #
@@ -8,9 +11,9 @@
 #   PTL_BENCH_BUILD_DIR    build directory (default: <repo>/build-bench)
 #   PTL_BENCH_REPETITIONS  repetitions of every benchmark (default 3); verdicts use the
 #                          median, the best run is shown next to it
-#   PTL_BENCH_SKIP_BUILD=1 reuse the binary already built
+#   PTL_BENCH_SKIP_BUILD=1 reuse the binaries already built
 #
-# The JSON of the run is kept next to the binary (bench/ptl-bench.json in the build
+# The JSON of each binary is kept next to it (bench/<binary>.json in the build
 # directory) so a table can be re-derived or compared later.
 set -euo pipefail
 
@@ -27,29 +30,52 @@ if [[ "${PTL_BENCH_SKIP_BUILD:-0}" != 1 ]]; then
   fi
   cmake -S "${repo_dir}" -B "${build_dir}" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
     -DPTL_BUILD_BENCHMARKS=ON >/dev/null
-  # Only the benchmark and what it links: the tests are not needed to measure.
-  cmake --build "${build_dir}" --target ptl-bench >/dev/null
+  # Only the benchmarks and what they link: the tests are not needed to measure.
+  targets=(ptl-bench ptl-bench-shm)
+  if grep -q '^PTL_WITH_REDIS:BOOL=ON' "${build_dir}/CMakeCache.txt"; then
+    targets+=(ptl-bench-redis)
+  fi
+  cmake --build "${build_dir}" --target "${targets[@]}" >/dev/null
 fi
 
-bench_bin="${build_dir}/bench/ptl-bench"
-json_out="${build_dir}/bench/ptl-bench.json"
-echo "running ${bench_bin} (${repetitions} repetitions; about two minutes)..." >&2
-"${bench_bin}" --benchmark_format=json --benchmark_repetitions="${repetitions}" "$@" \
-  >"${json_out}"
+# run_bench NAME [flags]: runs bench/NAME if it was built, its JSON into bench/NAME.json.
+json_files=()
+run_bench() {
+  local name="$1"
+  shift
+  local bin="${build_dir}/bench/${name}" json="${build_dir}/bench/${name}.json"
+  if [[ ! -x "${bin}" ]]; then
+    echo "${name} not built; its rows are left out" >&2
+    return
+  fi
+  echo "running ${name} (${repetitions} repetitions)..." >&2
+  # The JSON goes to a file: some binaries print a summary of their own on stdout.
+  "${bin}" --benchmark_out="${json}" --benchmark_out_format=json \
+    --benchmark_repetitions="${repetitions}" "$@" >&2
+  json_files+=("${json}")
+}
 
-python3 - "${json_out}" <<'PY'
+run_bench ptl-bench "$@"  # about two minutes
+run_bench ptl-bench-shm
+# The redis rows alternate their benchmarks so the server's load drifts evenly over them.
+run_bench ptl-bench-redis --benchmark_enable_random_interleaving=true
+
+python3 - "${json_files[@]}" <<'PY'
 import json
 import statistics
 import sys
 
-with open(sys.argv[1]) as f:
-    doc = json.load(f)
+docs = []
+for path in sys.argv[1:]:
+    with open(path) as f:
+        docs.append(json.load(f))
+doc = docs[0]  # ptl-bench's: its context heads the report
 
 
 # Per-repetition entries only; aggregates are recomputed here so the best run can be
 # shown next to the median, and so one repetition works too.
 runs = {}
-for b in doc["benchmarks"]:
+for b in (b for d in docs for b in d["benchmarks"]):
     if b.get("run_type", "iteration") != "iteration" or b.get("error_occurred"):
         continue
     runs.setdefault(b["run_name"], []).append(b)
@@ -303,6 +329,39 @@ def makespan(scenario, label):
 
 for scenario, label in MAKESPAN_SCENARIOS:
     section(makespan(scenario, label))
+
+# shm:// acquire+release through the C ABI, next to local: in the same run
+# (bench_shm.cpp): the limiter's state lives in the shared segment, behind its
+# process-shared lock.
+@section
+def shm_backend():
+    for kind, kind_label in (("conc", "concurrency only"), ("window", "with window")):
+        local = ns_per_op(f"backend/local/{kind}/real_time/threads:1")
+        shm = ns_per_op(f"backend/shm/{kind}/real_time/threads:1")
+        rows.append((f"shm acquire+release, 1 process, 1 thread, {kind_label} (C ABI)",
+                     fmt_ns(shm), f"local: {fmt_ns(local)}", f"{shm[0] / local[0]:.2f}x",
+                     "<= 250 ns", yes(shm[0] <= 250)))
+
+
+# redis:// calls per second (an acquire and a release are one round trip each), next to
+# raw hiredis PING and EVALSHA of a script returning 1 on the same server
+# (bench_redis.cpp): the target is at least 0.8x of raw EVALSHA calls.
+@section
+def redis_backend():
+    evalsha = rate("redis/evalsha/real_time")
+    ping = rate("redis/ping/real_time")
+    script = rate("redis/script_acq_rel/real_time")
+    for name, label in (("redis/acqrel", "concurrency only"),
+                        ("redis/acqrel/window", "with window")):
+        v = rate(f"{name}/real_time")
+        rows.append((f"redis acquire or release, calls per second, {label} (C ABI)",
+                     f"{v[0] / 1e3:.1f} k/s (best {v[1] / 1e3:.1f})",
+                     f"EVALSHA 'return 1' {evalsha[0] / 1e3:.1f} k/s, PING "
+                     f"{ping[0] / 1e3:.1f} k/s; the limiter script sent raw "
+                     f"{script[0] / 1e3:.1f} k/s",
+                     f"{v[0] / evalsha[0]:.2f}x EVALSHA ({v[0] / script[0]:.2f}x raw script)",
+                     ">= 0.8x EVALSHA", yes(v[0] >= 0.8 * evalsha[0])))
+
 
 ctx = doc.get("context", {})
 print(f"ptl-bench, {ctx.get('date', '?')}, {ctx.get('num_cpus', '?')} CPUs at "

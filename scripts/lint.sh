@@ -8,7 +8,7 @@ cd "$root"
 mapfile -t all < <(git ls-files '*.c' '*.h' '*.cpp' '*.hpp' | grep -v '^bindings/')
 clang-format --dry-run -Werror "${all[@]}"
 echo "clang-format: ${#all[@]} files clean"
-mapfile -t own < <(git ls-files 'src/*.cpp' 'capi/*.cpp')
+mapfile -t own < <(git ls-files 'src/*.cpp' 'capi/*.cpp' 'tools/*.cpp')
 # clang-tidy prints a count of suppressed warnings from system headers on stderr; the
 # real findings are errors (WarningsAsErrors in .clang-tidy) and fail the run.
 printf '%s\n' "${own[@]}" | xargs -P "$(nproc)" -n 4 clang-tidy -p "$build" --quiet 2>/dev/null

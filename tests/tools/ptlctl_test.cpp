@@ -1,0 +1,250 @@
+// ptlctl against an shm:// registry that this test process shares with it: what the tool
+// registers, the program sees; what the program holds, the tool shows; bad usage and an
+// unreachable server give exit statuses 2 and 1 with messages naming the problem.
+#include <gtest/gtest.h>
+#include <pocketflow_throttled/ptl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "run_process.hpp"
+
+namespace ptl_test {
+namespace {
+
+constexpr double kHangGuard = 30;  // seconds; a guard against hangs, not a speed check
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+// The value of "key": in a one-line JSON object written by ptlctl ("" if absent).
+std::string json_field(const std::string& object, const std::string& key) {
+  const std::string needle = "\"" + key + "\":";
+  const size_t at = object.find(needle);
+  if (at == std::string::npos) return "";
+  const size_t start = at + needle.size();
+  const size_t end = object.find_first_of(",}", start);
+  return object.substr(start, end - start);
+}
+
+class Ptlctl : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    static std::atomic<int> counter{0};
+    segment_ = "ptlctl-test-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
+    shm_unlink(("/ptl." + segment_).c_str());
+    uri_ = "shm://" + segment_;
+    ASSERT_EQ(ptl_registry_open(uri_.c_str(), &reg_), PTL_OK) << ptl_last_error();
+  }
+  void TearDown() override {
+    for (auto& [lim, permit] : held_) ptl_release(lim, permit);
+    for (auto& [lim, permit] : held_) ptl_limiter_unref(lim);
+    ptl_registry_close(reg_);
+    shm_unlink(("/ptl." + segment_).c_str());
+  }
+
+  ProcessResult ptlctl(std::vector<std::string> args) {
+    args.insert(args.begin(), {PTLCTL, "--uri", uri_});
+    return run(args, kHangGuard);
+  }
+
+  void register_here(const char* name, uint32_t conc, uint64_t per_window, double window) {
+    ptl_limiter_config cfg;
+    ptl_limiter_config_init(&cfg);
+    cfg.max_concurrent = conc;
+    cfg.max_per_window = per_window;
+    cfg.window_seconds = window;
+    ASSERT_EQ(ptl_registry_register(reg_, name, &cfg, 0), PTL_OK) << ptl_last_error();
+  }
+
+  // Takes `n` permits of `name` in this process, held until the test ends.
+  void hold(const char* name, int n) {
+    for (int i = 0; i < n; ++i) {
+      ptl_limiter* lim = nullptr;
+      ASSERT_EQ(ptl_registry_get(reg_, name, &lim), PTL_OK) << ptl_last_error();
+      ptl_permit p = 0;
+      ASSERT_EQ(ptl_acquire(lim, 0, &p), PTL_OK) << ptl_last_error();
+      held_.emplace_back(lim, p);
+    }
+  }
+
+  std::string segment_, uri_;
+  ptl_registry* reg_ = nullptr;
+  std::vector<std::pair<ptl_limiter*, ptl_permit>> held_;
+};
+
+TEST_F(Ptlctl, RegisterCreatesTheLimiterOtherProcessesUse) {
+  const ProcessResult r = ptlctl({"register", "openai", "--max-concurrent", "10",
+                                  "--max-per-window", "60", "--window", "0.5", "--json"});
+  ASSERT_EQ(r.exit_status, 0) << r.err;
+  EXPECT_EQ(json_field(r.out, "max_concurrent"), "10");
+  ptl_limiter_stats s{};
+  s.struct_size = sizeof s;
+  ASSERT_EQ(ptl_registry_stats(reg_, "openai", &s), PTL_OK) << ptl_last_error();
+  EXPECT_EQ(s.config.max_concurrent, 10u);
+  EXPECT_EQ(s.config.max_per_window, 60u);
+  EXPECT_EQ(s.config.window_seconds, 0.5);
+  EXPECT_EQ(s.config.max_cost_per_window, 0u);
+}
+
+TEST_F(Ptlctl, ListAndStatsShowWhatOtherProcessesHold) {
+  register_here("alpha", 5, 100, 60);
+  register_here("beta", 2, 0, 60);
+  hold("alpha", 3);
+  const ProcessResult table = ptlctl({"list"});
+  ASSERT_EQ(table.exit_status, 0) << table.err;
+  const std::vector<std::string> rows = lines_of(table.out);
+  ASSERT_EQ(rows.size(), 3u) << table.out;  // header, alpha, beta (name order)
+  EXPECT_EQ(rows[1].rfind("alpha ", 0), 0u) << rows[1];
+  EXPECT_NE(rows[1].find(" 3/5 "), std::string::npos) << rows[1];
+  EXPECT_NE(rows[1].find(" 3/100 "), std::string::npos) << rows[1];
+  EXPECT_EQ(rows[2].rfind("beta ", 0), 0u) << rows[2];
+  EXPECT_NE(rows[2].find(" 0/2 "), std::string::npos) << rows[2];
+
+  const ProcessResult json = ptlctl({"stats", "alpha", "--json"});
+  ASSERT_EQ(json.exit_status, 0) << json.err;
+  EXPECT_EQ(json_field(json.out, "name"), "\"alpha\"");
+  EXPECT_EQ(json_field(json.out, "in_flight"), "3");
+  EXPECT_EQ(json_field(json.out, "window_count"), "3");
+  EXPECT_EQ(json_field(json.out, "total_acquired"), "3");
+  EXPECT_EQ(json_field(json.out, "max_per_window"), "100");
+
+  const ProcessResult listed = ptlctl({"--json", "list"});
+  ASSERT_EQ(listed.exit_status, 0) << listed.err;
+  EXPECT_EQ(listed.out.front(), '[');
+  EXPECT_LT(listed.out.find("\"alpha\""), listed.out.find("\"beta\""));
+}
+
+TEST_F(Ptlctl, ReplaceChangesLimitsAndKeepsWhatIsHeld) {
+  register_here("svc", 3, 0, 60);
+  hold("svc", 2);
+  const ProcessResult r =
+      ptlctl({"register", "svc", "--max-concurrent", "4", "--replace", "--json"});
+  ASSERT_EQ(r.exit_status, 0) << r.err;
+  EXPECT_EQ(json_field(r.out, "max_concurrent"), "4");
+  EXPECT_EQ(json_field(r.out, "in_flight"), "2");
+  const ProcessResult again = ptlctl({"register", "svc", "--max-concurrent", "4"});
+  EXPECT_EQ(again.exit_status, 1);
+  EXPECT_NE(again.err.find("PTL_EEXIST"), std::string::npos) << again.err;
+}
+
+TEST_F(Ptlctl, WatchPrintsOneLinePerIntervalWithTheGrantRate) {
+  register_here("busy", 4, 0, 60);
+  register_here("idle", 4, 0, 60);
+  std::atomic<bool> stop{false};
+  std::thread worker([&] {
+    ptl_limiter* lim = nullptr;
+    ASSERT_EQ(ptl_registry_get(reg_, "busy", &lim), PTL_OK);
+    while (!stop.load()) {
+      ptl_permit p = 0;
+      if (ptl_acquire(lim, -1, &p) == PTL_OK) ptl_release(lim, p);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    ptl_limiter_unref(lim);
+  });
+  const ProcessResult busy =
+      ptlctl({"watch", "busy", "--interval", "0.1", "--count", "3", "--json"});
+  stop = true;
+  worker.join();
+  ASSERT_EQ(busy.exit_status, 0) << busy.err;
+  const std::vector<std::string> lines = lines_of(busy.out);
+  ASSERT_EQ(lines.size(), 3u) << busy.out;
+  for (const std::string& line : lines) {
+    EXPECT_GT(std::stod(json_field(line, "grants_per_second")), 0.0) << line;
+  }
+
+  const ProcessResult idle = ptlctl({"watch", "idle", "--interval", "0.05", "--count", "2"});
+  ASSERT_EQ(idle.exit_status, 0) << idle.err;
+  const std::vector<std::string> rows = lines_of(idle.out);
+  ASSERT_EQ(rows.size(), 3u) << idle.out;  // header and two rows
+  EXPECT_EQ(rows[0].rfind("TIME", 0), 0u);
+  for (size_t i = 1; i < rows.size(); ++i) {
+    EXPECT_NE(rows[i].find(" 0/4 "), std::string::npos) << rows[i];
+    EXPECT_EQ(rows[i].substr(rows[i].size() - 4), " 0.0") << "no grants, no rate: " << rows[i];
+  }
+}
+
+TEST_F(Ptlctl, WatchStopsCleanlyOnInterruptAndWhenTheLimiterGoes) {
+  register_here("watched", 1, 0, 60);
+  Process watcher({PTLCTL, "--uri", uri_, "watch", "watched", "--interval", "0.05"});
+  ASSERT_TRUE(watcher.wait_for_lines(2, kHangGuard));
+  watcher.signal(SIGINT);
+  const ProcessResult interrupted = watcher.finish(kHangGuard);
+  EXPECT_EQ(interrupted.exit_status, 0) << interrupted.err;
+
+  Process orphan({PTLCTL, "--uri", uri_, "watch", "watched", "--interval", "0.05"});
+  ASSERT_TRUE(orphan.wait_for_lines(2, kHangGuard));
+  ASSERT_EQ(ptl_registry_remove(reg_, "watched"), PTL_OK);
+  const ProcessResult gone = orphan.finish(kHangGuard);
+  EXPECT_EQ(gone.exit_status, 1);
+  EXPECT_NE(gone.err.find("PTL_ENOTFOUND"), std::string::npos) << gone.err;
+}
+
+TEST_F(Ptlctl, RemoveDeletesForEveryone) {
+  register_here("old", 1, 0, 60);
+  const ProcessResult r = ptlctl({"remove", "old"});
+  ASSERT_EQ(r.exit_status, 0) << r.err;
+  EXPECT_EQ(ptl_registry_exists(reg_, "old"), 0);
+  const ProcessResult again = ptlctl({"remove", "old"});
+  EXPECT_EQ(again.exit_status, 1);
+  EXPECT_NE(again.err.find("PTL_ENOTFOUND"), std::string::npos) << again.err;
+  EXPECT_NE(again.err.find("old"), std::string::npos) << again.err;
+}
+
+// Each bad command line exits 2 and names what is wrong; the registry is left untouched.
+TEST_F(Ptlctl, BadUsageExitsTwoNamingTheProblem) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"frobnicate"}, "unknown command 'frobnicate'"},
+      {{"stats"}, "needs a limiter NAME"},
+      {{"list", "extra"}, "unexpected argument 'extra'"},
+      {{"register", "x"}, "--max-concurrent"},
+      {{"register", "x", "--max-concurrent", "0"}, "--max-concurrent must be"},
+      {{"register", "x", "--max-concurrent", "-3"}, "'-3'"},
+      {{"register", "x", "--max-concurrent", "2", "--window", "nan"}, "'nan'"},
+      {{"register", "x", "--max-concurrent", "2", "--max-per-window", "5x"}, "'5x'"},
+      {{"register", "x", "--max-concurrent"}, "needs a value"},
+      {{"stats", "x", "--max-concurrent", "2"}, "belong to register"},
+      {{"list", "--count", "2"}, "belong to watch"},
+      {{"list", "--bogus"}, "unknown option --bogus"},
+  };
+  for (const auto& [args, message] : cases) {
+    const ProcessResult r = ptlctl(args);
+    EXPECT_EQ(r.exit_status, 2) << args[0] << ": " << r.err;
+    EXPECT_NE(r.err.find(message), std::string::npos) << "wanted '" << message << "' in " << r.err;
+  }
+  EXPECT_EQ(ptl_registry_exists(reg_, "x"), 0);
+
+  const ProcessResult no_uri = run({PTLCTL, "list"}, kHangGuard);
+  if (std::getenv("PTL_REGISTRY_URI") == nullptr) {  // NOLINT(concurrency-mt-unsafe)
+    EXPECT_EQ(no_uri.exit_status, 2);
+    EXPECT_NE(no_uri.err.find("--uri"), std::string::npos) << no_uri.err;
+  }
+}
+
+TEST_F(Ptlctl, BackendFailuresExitOneWithoutShowingThePassword) {
+  // Port 1 on loopback: nothing listens there, the connection is refused at once.
+  const ProcessResult r =
+      run({PTLCTL, "--uri", "redis://:hunter2@127.0.0.1:1", "list"}, kHangGuard);
+  EXPECT_EQ(r.exit_status, 1);
+  EXPECT_EQ(r.err.find("hunter2"), std::string::npos) << r.err;
+  const bool refused_or_not_built = r.err.find("PTL_EBACKEND") != std::string::npos ||
+                                    r.err.find("PTL_EINVAL") != std::string::npos;
+  EXPECT_TRUE(refused_or_not_built) << r.err;
+
+  const ProcessResult bad = run({PTLCTL, "--uri", "ftp://x", "list"}, kHangGuard);
+  EXPECT_EQ(bad.exit_status, 1);
+  EXPECT_NE(bad.err.find("PTL_EINVAL"), std::string::npos) << bad.err;
+}
+
+}  // namespace
+}  // namespace ptl_test

@@ -1,0 +1,39 @@
+// Command-line parsing for ptlctl: strict, with messages that name the bad argument.
+#pragma once
+
+#include <pocketflow_throttled/ptl.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace ptlctl {
+
+enum class Command { kList, kStats, kWatch, kRegister, kRemove, kHelp, kVersion };
+
+struct Options {
+  Command command = Command::kHelp;
+  std::string uri;  // empty: $PTL_REGISTRY_URI
+  std::string name;
+  bool json = false;
+  // register
+  ptl_limiter_config config{};
+  bool replace = false;
+  // watch
+  double interval_seconds = 1.0;
+  std::optional<uint64_t> count;  // lines to print, then exit; unset = until interrupted
+};
+
+// Why parsing failed; main prints it with the usage hint and exits 2.
+struct UsageError {
+  std::string message;
+};
+
+// Parses argv. Returns the options, or a UsageError naming the offending argument.
+// Global options (--uri, --json) may stand before or after the command.
+std::optional<Options> parse(int argc, char** argv, UsageError* error);
+
+// The text of `ptlctl --help`.
+const char* usage();
+
+}  // namespace ptlctl

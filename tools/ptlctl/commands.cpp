@@ -1,0 +1,199 @@
+#include "commands.hpp"
+
+#include <signal.h>
+#include <time.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "output.hpp"
+
+namespace ptlctl {
+namespace {
+
+struct Listed {
+  std::string name;
+  ptl_limiter_stats stats;
+};
+
+int collect(void* user, const char* name, const ptl_limiter_config* /*cfg*/) {
+  static_cast<std::vector<Listed>*>(user)->push_back({name, {}});
+  return 0;
+}
+
+ptl_limiter_stats empty_stats() {
+  ptl_limiter_stats s{};
+  s.struct_size = sizeof s;
+  return s;
+}
+
+std::vector<std::string> state_cells(const ptl_limiter_stats& s) {
+  return {std::to_string(s.in_flight) + "/" + std::to_string(s.config.max_concurrent),
+          used_of(s.current_window_count, s.config.max_per_window), std::to_string(s.waiting)};
+}
+
+double monotonic_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+std::string wall_clock() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  tm local{};
+  localtime_r(&ts.tv_sec, &local);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%02d:%02d:%02d.%03ld", local.tm_hour, local.tm_min, local.tm_sec,
+                ts.tv_nsec / 1000000);
+  return buf;
+}
+
+// Waits `seconds` or until SIGINT/SIGTERM (blocked by main for watch); true if signalled.
+bool wait_or_signal(double seconds) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  timespec ts{};
+  ts.tv_sec = static_cast<time_t>(seconds);
+  ts.tv_nsec = static_cast<long>((seconds - static_cast<double>(ts.tv_sec)) * 1e9);
+  const double deadline = monotonic_seconds() + seconds;
+  for (;;) {
+    if (sigtimedwait(&set, nullptr, &ts) > 0) return true;
+    // EINTR from another signal: wait out the rest of the interval.
+    const double left = deadline - monotonic_seconds();
+    if (left <= 0) return false;
+    ts.tv_sec = static_cast<time_t>(left);
+    ts.tv_nsec = static_cast<long>((left - static_cast<double>(ts.tv_sec)) * 1e9);
+  }
+}
+
+}  // namespace
+
+int report_failure(const char* what, int status) {
+  std::fprintf(stderr, "ptlctl: %s: %s: %s\n", what, ptl_status_name(status), ptl_last_error());
+  return 1;
+}
+
+int list(ptl_registry* reg, const Options& opts) {
+  std::vector<Listed> limiters;
+  if (const int rc = ptl_registry_list(reg, collect, &limiters); rc != PTL_OK) {
+    return report_failure("list", rc);
+  }
+  // A limiter removed between the listing and its stats is left out, not an error.
+  std::vector<Listed> present;
+  for (Listed& l : limiters) {
+    l.stats = empty_stats();
+    if (ptl_registry_stats(reg, l.name.c_str(), &l.stats) == PTL_OK) present.push_back(l);
+  }
+  if (opts.json) {
+    std::string out = "[";
+    for (size_t i = 0; i < present.size(); ++i) {
+      out += (i == 0 ? "" : ",") + stats_json(present[i].name, present[i].stats);
+    }
+    std::printf("%s]\n", out.c_str());
+    return 0;
+  }
+  Table table({"NAME", "IN_FLIGHT", "WINDOW", "WAITING", "WINDOW_S", "COST", "ACQUIRED"});
+  for (const Listed& l : present) {
+    std::vector<std::string> row = {l.name};
+    for (std::string& cell : state_cells(l.stats)) row.push_back(std::move(cell));
+    row.push_back(number(l.stats.config.window_seconds));
+    row.push_back(used_of(l.stats.current_window_cost, l.stats.config.max_cost_per_window));
+    row.push_back(std::to_string(l.stats.total_acquired));
+    table.add(std::move(row));
+  }
+  table.print(stdout);
+  return 0;
+}
+
+int stats(ptl_registry* reg, const Options& opts) {
+  ptl_limiter_stats s = empty_stats();
+  if (const int rc = ptl_registry_stats(reg, opts.name.c_str(), &s); rc != PTL_OK) {
+    return report_failure(opts.name.c_str(), rc);
+  }
+  if (opts.json) {
+    std::printf("%s\n", stats_json(opts.name, s).c_str());
+    return 0;
+  }
+  const ptl_limiter_config& c = s.config;
+  Table table({"name", opts.name});
+  table.add({"in_flight", used_of(s.in_flight, c.max_concurrent)});
+  table.add({"window", used_of(s.current_window_count, c.max_per_window) + " per " +
+                           number(c.window_seconds) + " s"});
+  table.add({"window_cost", used_of(s.current_window_cost, c.max_cost_per_window)});
+  table.add({"waiting", std::to_string(s.waiting)});
+  table.add({"total_acquired", std::to_string(s.total_acquired)});
+  table.add({"total_timeouts", std::to_string(s.total_timeouts)});
+  table.add({"total_cancelled", std::to_string(s.total_cancelled)});
+  table.add({"total_rejected", std::to_string(s.total_rejected)});
+  table.add({"total_wait_s", number(static_cast<double>(s.total_wait_ns) / 1e9)});
+  table.print(stdout);
+  return 0;
+}
+
+int watch(ptl_registry* reg, const Options& opts) {
+  ptl_limiter_stats prev = empty_stats();
+  if (const int rc = ptl_registry_stats(reg, opts.name.c_str(), &prev); rc != PTL_OK) {
+    return report_failure(opts.name.c_str(), rc);
+  }
+  double prev_time = monotonic_seconds();
+  if (!opts.json) {
+    std::printf("%-12s  %-9s  %-11s  %-7s  %s\n", "TIME", "IN_FLIGHT", "WINDOW", "WAITING",
+                "GRANTS/S");
+    std::fflush(stdout);
+  }
+  for (uint64_t line = 0; !opts.count || line < *opts.count; ++line) {
+    if (wait_or_signal(opts.interval_seconds)) return 0;
+    ptl_limiter_stats now = empty_stats();
+    if (const int rc = ptl_registry_stats(reg, opts.name.c_str(), &now); rc != PTL_OK) {
+      return report_failure(opts.name.c_str(), rc);
+    }
+    const double t = monotonic_seconds();
+    // Counters only grow, unless the limiter was removed and registered again.
+    const uint64_t granted =
+        now.total_acquired >= prev.total_acquired ? now.total_acquired - prev.total_acquired : 0;
+    const double rate = static_cast<double>(granted) / (t - prev_time);
+    if (opts.json) {
+      std::string obj = stats_json(opts.name, now);
+      obj.pop_back();
+      char extra[64];
+      std::snprintf(extra, sizeof extra, ",\"grants_per_second\":%.1f}", rate);
+      std::printf("%s%s\n", obj.c_str(), extra);
+    } else {
+      const std::vector<std::string> cells = state_cells(now);
+      std::printf("%-12s  %-9s  %-11s  %-7s  %.1f\n", wall_clock().c_str(), cells[0].c_str(),
+                  cells[1].c_str(), cells[2].c_str(), rate);
+    }
+    std::fflush(stdout);
+    prev = now;
+    prev_time = t;
+  }
+  return 0;
+}
+
+int register_limiter(ptl_registry* reg, const Options& opts) {
+  const uint32_t flags = opts.replace ? PTL_REPLACE : 0u;
+  if (const int rc = ptl_registry_register(reg, opts.name.c_str(), &opts.config, flags);
+      rc != PTL_OK) {
+    return report_failure(opts.name.c_str(), rc);
+  }
+  return stats(reg, opts);
+}
+
+int remove(ptl_registry* reg, const Options& opts) {
+  if (const int rc = ptl_registry_remove(reg, opts.name.c_str()); rc != PTL_OK) {
+    return report_failure(opts.name.c_str(), rc);
+  }
+  if (opts.json) {
+    std::printf("{\"removed\":%s}\n", json_string(opts.name).c_str());
+  } else {
+    std::printf("removed %s\n", opts.name.c_str());
+  }
+  return 0;
+}
+
+}  // namespace ptlctl

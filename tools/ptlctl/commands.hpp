@@ -1,0 +1,20 @@
+// The five ptlctl commands, each on an open registry. They return the process exit
+// status: 0 done, 1 the registry refused or failed (message already on stderr).
+#pragma once
+
+#include <pocketflow_throttled/ptl.h>
+
+#include "args.hpp"
+
+namespace ptlctl {
+
+int list(ptl_registry* reg, const Options& opts);
+int stats(ptl_registry* reg, const Options& opts);
+int watch(ptl_registry* reg, const Options& opts);
+int register_limiter(ptl_registry* reg, const Options& opts);
+int remove(ptl_registry* reg, const Options& opts);
+
+// Prints "ptlctl: <what>: <status name>: <ptl_last_error()>" to stderr and returns 1.
+int report_failure(const char* what, int status);
+
+}  // namespace ptlctl

@@ -1,0 +1,91 @@
+// ptlctl: lists, watches and administers the limiters of a shared registry (shm:// or
+// redis://). See `ptlctl --help`; the commands are in commands.cpp.
+#include <pocketflow_throttled/ptl.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "args.hpp"
+#include "commands.hpp"
+
+namespace {
+
+// The URI for messages, without a password ("redis://:secret@h:1" -> "redis://***@h:1").
+std::string redacted(const std::string& uri) {
+  const size_t scheme = uri.find("://");
+  const size_t at = uri.find('@');
+  if (scheme == std::string::npos || at == std::string::npos || at < scheme) return uri;
+  return uri.substr(0, scheme + 3) + "***" + uri.substr(at);
+}
+
+int run(ptl_registry* reg, const ptlctl::Options& opts) {
+  switch (opts.command) {
+    case ptlctl::Command::kList:
+      return ptlctl::list(reg, opts);
+    case ptlctl::Command::kStats:
+      return ptlctl::stats(reg, opts);
+    case ptlctl::Command::kWatch:
+      return ptlctl::watch(reg, opts);
+    case ptlctl::Command::kRegister:
+      return ptlctl::register_limiter(reg, opts);
+    case ptlctl::Command::kRemove:
+      return ptlctl::remove(reg, opts);
+    case ptlctl::Command::kHelp:
+    case ptlctl::Command::kVersion:
+      break;
+  }
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ptlctl::UsageError error;
+  const auto opts = ptlctl::parse(argc, argv, &error);
+  if (!opts) {
+    std::fprintf(stderr, "ptlctl: %s\n(see ptlctl --help)\n", error.message.c_str());
+    return 2;
+  }
+  if (opts->command == ptlctl::Command::kHelp) {
+    std::fputs(ptlctl::usage(), stdout);
+    return 0;
+  }
+  if (opts->command == ptlctl::Command::kVersion) {
+    std::printf("ptlctl %s\n", ptl_version_string());
+    return 0;
+  }
+  std::string uri = opts->uri;
+  if (uri.empty()) {
+    const char* env = std::getenv("PTL_REGISTRY_URI");  // NOLINT(concurrency-mt-unsafe)
+    if (env != nullptr) uri = env;
+  }
+  if (uri.empty()) {
+    std::fprintf(stderr,
+                 "ptlctl: no registry: give --uri shm://NAME or redis://HOST:PORT, or set "
+                 "PTL_REGISTRY_URI\n");
+    return 2;
+  }
+  if (uri.rfind("local:", 0) == 0) {
+    std::fprintf(stderr,
+                 "ptlctl: note: local: is private to this process; other programs' "
+                 "limiters are not visible\n");
+  }
+  if (opts->command == ptlctl::Command::kWatch) {
+    // Blocked before the registry starts its threads, so only watch's sigtimedwait
+    // takes Ctrl-C, and the registry is closed cleanly.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  }
+  ptl_registry* reg = nullptr;
+  if (const int rc = ptl_registry_open(uri.c_str(), &reg); rc != PTL_OK) {
+    return ptlctl::report_failure(redacted(uri).c_str(), rc);
+  }
+  const int status = run(reg, *opts);
+  ptl_registry_close(reg);
+  return status;
+}
