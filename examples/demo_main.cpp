@@ -1,6 +1,7 @@
-// ptl-demo: two services share one "openai" quota through the default registry; the run is
-// recorded and judged from the outside. Exit status: 0 the quota held, 1 it was exceeded
-// (or a call failed), 2 bad usage.
+// ptl-demo: two services share one "openai" quota through a registry (the default one,
+// or --uri), in one process or in --processes N; the run is recorded and judged from the
+// outside. Exit status: 0 the quota held, 1 it was exceeded (or a call or a process
+// failed), 2 bad usage.
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -9,25 +10,39 @@
 #include <string>
 
 #include "adaptive.hpp"
+#include "processes.hpp"
 #include "report.hpp"
 #include "scenario.hpp"
 
 namespace {
 
+constexpr uint32_t kMaxProcesses = 64;
+
 void usage(std::FILE* out) {
   const demo::Params d;
   const demo::AdaptiveParams ad;
   std::fprintf(out,
-               "usage: ptl-demo [--adaptive [--hidden-limit N]] [--time-scale X] [--items N]\n"
+               "usage: ptl-demo [--uri URI [--processes N]] [--time-scale X] [--items N]\n"
                "                [--seed S] [--json] [--svg FILE] [--help]\n"
+               "       ptl-demo --adaptive [--hidden-limit N] [--time-scale X] [--items N]\n"
+               "                [--seed S] [--svg FILE]\n"
                "\n"
                "Two services (%s, %s), each a ThrottledParallelBatchFlow running up to\n"
                "%u item instances at once, share the limiter \"%s\": %u concurrent, %llu per\n"
-               "%g s, registered once in the default registry (PTL_REGISTRY_URI). Each mock\n"
-               "LLM call sleeps %g-%g ms under a permit. The run is recorded and\n"
-               "checked: peak concurrency, most grants in any window-length span (sliding),\n"
-               "makespan against its theoretical lower bound.\n"
+               "%g s, registered once in the default registry (PTL_REGISTRY_URI) or in\n"
+               "--uri. Each mock LLM call sleeps %g-%g ms under a permit. The run is\n"
+               "recorded and checked: peak concurrency, most grants in any window-length\n"
+               "span (sliding), makespan against its theoretical lower bound.\n"
                "\n"
+               "  --uri URI       the registry where \"%s\" lives: local: (a private one),\n"
+               "                  shm://NAME (processes of this host) or redis://HOST:PORT;\n"
+               "                  registered afresh there and removed at the end\n"
+               "  --processes N   run the services in N child processes of this one (1..%u;\n"
+               "                  1, the default: in this process); child k runs service\n"
+               "                  k %% 2, its share of that service's items, %u at once;\n"
+               "                  all share --uri, which must be shm:// or redis://. The\n"
+               "                  children's stamps (one CLOCK_MONOTONIC) are merged and\n"
+               "                  judged as one run\n"
                "  --adaptive      instead, one adaptive batch of %u items meets an API that\n"
                "                  accepts only --hidden-limit calls in flight (default %u) and\n"
                "                  answers 429 to more; checked: every item done, and once the\n"
@@ -43,13 +58,14 @@ void usage(std::FILE* out) {
                "  --svg FILE      also draw the run's timeline into FILE (SVG)\n"
                "  --help          print this help\n"
                "\n"
-               "Exit status: 0 never over quota (--adaptive: the verdict holds), 1 over quota\n"
-               "or a failed call, 2 bad usage.\n",
+               "Exit status: 0 never over quota (--adaptive: the verdict holds), 1 over quota,\n"
+               "a failed call or a failed process, 2 bad usage.\n",
                demo::kServiceNames[0], demo::kServiceNames[1], d.flows_at_once, demo::kLimiterName,
                d.max_concurrent, static_cast<unsigned long long>(d.max_per_window),
-               d.nominal_window_s, d.nominal_call_min_ms, d.nominal_call_max_ms, ad.items,
-               ad.hidden_limit, d.time_scale, d.nominal_window_s, d.window_s(), ad.time_scale,
-               d.items_per_service, ad.items, static_cast<unsigned long long>(d.seed));
+               d.nominal_window_s, d.nominal_call_min_ms, d.nominal_call_max_ms, demo::kLimiterName,
+               kMaxProcesses, d.flows_at_once, ad.items, ad.hidden_limit, d.time_scale,
+               d.nominal_window_s, d.window_s(), ad.time_scale, d.items_per_service, ad.items,
+               static_cast<unsigned long long>(d.seed));
 }
 
 [[noreturn]] void bad_usage(const std::string& why) {
@@ -85,7 +101,8 @@ struct Options {
   demo::AdaptiveParams adaptive;
   bool is_adaptive = false;
   bool json = false;
-  std::string svg;  // empty: no picture
+  std::string svg;     // empty: no picture
+  int64_t child = -1;  // >= 0: this process is that child of a --processes run
 };
 
 Options parse(int argc, char** argv) {
@@ -135,6 +152,21 @@ Options parse(int argc, char** argv) {
         bad_usage("--seed: want an unsigned integer, got '" + v + "'");
       o.params.seed = s;
       o.adaptive.seed = s;
+    } else if (arg == "--uri") {
+      o.params.uri = take_value();
+      if (o.params.uri.empty()) bad_usage("--uri: want a registry URI");
+    } else if (arg == "--processes") {
+      const std::string v = take_value();
+      unsigned long long n = 0;
+      if (!parse_u64(v.c_str(), kMaxProcesses, &n) || n == 0)
+        bad_usage("--processes: want an integer 1.." + std::to_string(kMaxProcesses) + ", got '" +
+                  v + "'");
+      o.params.processes = static_cast<uint32_t>(n);
+    } else if (arg == demo::kChildFlag) {  // internal: started by a --processes parent
+      const std::string v = take_value();
+      unsigned long long k = 0;
+      if (!parse_u64(v.c_str(), kMaxProcesses - 1, &k)) bad_usage(arg + ": bad value");
+      o.child = static_cast<int64_t>(k);
     } else if (arg == "--adaptive") {
       if (has_value) bad_usage(arg + " takes no value");
       o.is_adaptive = true;
@@ -151,6 +183,17 @@ Options parse(int argc, char** argv) {
   }
   if (hidden_limit_given && !o.is_adaptive) bad_usage("--hidden-limit goes with --adaptive");
   if (o.json && o.is_adaptive) bad_usage("--json reports the default scenario only");
+  if (o.is_adaptive && (!o.params.uri.empty() || o.params.processes > 1))
+    bad_usage(
+        "--adaptive runs in one process on the default registry; --uri and --processes "
+        "go with the default scenario");
+  if (const std::string why = demo::processes_refusal(o.params); !why.empty()) bad_usage(why);
+  if (o.params.processes > 2 * o.params.items_per_service)
+    bad_usage("--processes " + std::to_string(o.params.processes) +
+              " leaves a process without "
+              "items: at most 2 x --items");
+  if (o.child >= 0 && (o.params.processes < 2 || o.child >= o.params.processes))
+    bad_usage(std::string(demo::kChildFlag) + " is internal to --processes");
   return o;
 }
 
@@ -182,14 +225,20 @@ int run_adaptive(const Options& o) {
 
 int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
+  if (o.child >= 0) return demo::run_child(o.params, static_cast<uint32_t>(o.child));
   if (o.is_adaptive) return run_adaptive(o);
   if (!o.json) demo::print_text_header(stdout, o.params);
 
-  const demo::RunResult run = demo::run_scenario(o.params);
+  const demo::RunResult run = o.params.processes > 1
+                                  ? demo::run_processes(o.params, o.json ? nullptr : stdout)
+                                  : demo::run_scenario(o.params);
   if (!run.error.empty()) {
-    // A failed call leaves the record incomplete, so no verdict is drawn from it.
+    // A failed call or process leaves the record incomplete, so no verdict is drawn from it.
     std::fprintf(stderr, "ptl-demo: %s\n", run.error.c_str());
-    if (o.json) demo::print_json_error(stdout, run.error);  // still one JSON object
+    if (o.json)
+      demo::print_json_error(stdout, run.error);  // still one JSON object
+    else
+      std::printf("never over quota: FAIL (the run did not complete: %s)\n", run.error.c_str());
     return 1;
   }
   const demo::Analysis a = demo::analyze(o.params, run);

@@ -191,16 +191,26 @@ const char* ok(bool b) {
 }  // namespace
 
 void print_text_header(std::FILE* out, const Params& p) {
+  const std::string from =
+      p.processes > 1 ? ", from " + std::to_string(p.processes) + " processes" : "";
   std::fprintf(out,
                "ptl-demo: %s and %s share limiter \"%s\" (%u concurrent, %" PRIu64
-               " per %g s) in the default registry\n",
+               " per %g s) in %s%s\n",
                kServiceNames[0], kServiceNames[1], kLimiterName, p.max_concurrent, p.max_per_window,
-               p.nominal_window_s);
-  std::fprintf(out,
-               "  each a ThrottledParallelBatchFlow of %u items, %u at once; time scale %g: the"
-               " window lasts %.3f s, a mock call %.1f-%.1f ms; seed %" PRIu64 "\n",
-               p.items_per_service, p.flows_at_once, p.time_scale, p.window_s(),
-               p.nominal_call_min_ms / p.time_scale, p.nominal_call_max_ms / p.time_scale, p.seed);
+               p.nominal_window_s, p.where().c_str(), from.c_str());
+  // With more than two processes a service is split between several, each with its flow.
+  char shape[96];
+  if (p.processes > 2)
+    std::snprintf(shape, sizeof shape, "%u items each, split between flows of %u at once",
+                  p.items_per_service, p.flows_at_once);
+  else
+    std::snprintf(shape, sizeof shape, "each a ThrottledParallelBatchFlow of %u items, %u at once",
+                  p.items_per_service, p.flows_at_once);
+  std::fprintf(
+      out,
+      "  %s; time scale %g: the window lasts %.3f s, a mock call %.1f-%.1f ms; seed %" PRIu64 "\n",
+      shape, p.time_scale, p.window_s(), p.nominal_call_min_ms / p.time_scale,
+      p.nominal_call_max_ms / p.time_scale, p.seed);
   std::fflush(out);  // the run takes seconds: say what is running before it starts
 }
 
@@ -231,6 +241,9 @@ void print_text(std::FILE* out, const Params& p, const RunResult& r, const Analy
                a.max_concurrent, a.max_per_window, dur(a.window_ns, ms).c_str());
   std::fprintf(out, "  peak concurrency                  %6u / %-6u %s\n", a.peak_concurrency,
                a.max_concurrent, ok(a.concurrency_ok));
+  if (p.processes > 1)
+    std::fprintf(out, "    (grant-to-release stamps that overlap, %u processes on one clock)\n",
+                 p.processes);
   std::fprintf(out, "  grants in one window, proven      %6" PRIu64 " / %-6" PRIu64 " %s\n",
                a.proven_in_window, a.max_per_window, ok(a.window_ok));
   // Only the proven count is shown: a waiter woken by a grant stamps it late by its
@@ -311,8 +324,9 @@ void print_json_error(std::FILE* out, const std::string& error) {
 }
 
 void print_json(std::FILE* out, const Params& p, const RunResult& r, const Analysis& a) {
-  std::fprintf(out, "{\"scenario\":{\"limiter\":%s,\"registry\":\"default\",",
-               quoted(kLimiterName).c_str());
+  std::fprintf(out, "{\"scenario\":{\"limiter\":%s,\"registry\":%s,\"processes\":%u,",
+               quoted(kLimiterName).c_str(), quoted(p.uri.empty() ? "default" : p.uri).c_str(),
+               p.processes);
   std::fprintf(out,
                "\"max_concurrent\":%u,\"max_per_window\":%" PRIu64
                ",\"nominal_window_s\":%.6f,\"window_s\":%.6f,\"time_scale\":%.6f,",

@@ -1,7 +1,8 @@
 // Plays the seed's complete example with the C++ classes: "openai" is registered once; two
 // flows, translation and summarization, are each a ThrottledParallelBatchFlow with one
 // instance per item, 15 at once; each instance is a node whose call takes a permit of the
-// shared "openai" limiter. Every permit's grant and release time is recorded.
+// shared "openai" limiter. Every permit's grant and release time is recorded. play() runs
+// any subset of the services' items, so child processes (processes.cpp) reuse it.
 #include "scenario.hpp"
 
 #include <pocketflow_throttled/ptl.hpp>
@@ -25,8 +26,8 @@ class Recorder {
  public:
   explicit Recorder(std::vector<ItemRecord>& items) : items_(items) {}
 
-  // Starts the clock; before any node runs.
-  void start() { t0_ = now_ns(); }
+  // Sets the clock's zero; before any node runs.
+  void start(int64_t t0) { t0_ = t0; }
   int64_t t0() const { return t0_; }
   int64_t since_start() const { return now_ns() - t0_; }
   ItemRecord& item(size_t i) { return items_[i]; }
@@ -128,53 +129,70 @@ class ServiceFlow : public ptl::ThrottledParallelBatchFlow {
   size_t first_, count_;
 };
 
-// The seed's "openai": 10 concurrent, 60 per (scaled) minute. A default registry backed by
-// shm:// or redis:// (PTL_REGISTRY_URI) may hold it from an earlier run; it is then
-// replaced in place, so the run is checked against the limits it states.
-void register_openai(const Params& p, std::string* note) {
+}  // namespace
+
+void register_openai(ptl::Registry& reg, const Params& p, std::string* note) {
   const ptl::LimiterConfig cfg{.max_concurrent = p.max_concurrent,
                                .max_per_window = p.max_per_window,
                                .window_seconds = p.window_s()};
+  if (!p.uri.empty() && reg.remove(kLimiterName))
+    *note = std::string("limiter \"") + kLimiterName + "\" was left in " + p.uri +
+            " by an earlier run; removed and registered afresh (an empty window)";
   try {
-    ptl::registry().register_limiter(kLimiterName, cfg);
+    reg.register_limiter(kLimiterName, cfg);
   } catch (const ptl::Error& e) {
-    if (e.status() != PTL_EEXIST) throw;
+    if (e.status() != PTL_EEXIST || !p.uri.empty()) throw;
     *note = std::string("limiter \"") + kLimiterName +
             "\" existed already; its limits were replaced in place";
-    ptl::registry().register_limiter(kLimiterName, cfg, /*replace=*/true);
+    reg.register_limiter(kLimiterName, cfg, /*replace=*/true);
   }
 }
 
-}  // namespace
+std::vector<Slice> all_slices(const Params& p) {
+  std::vector<Slice> out;
+  for (int s = 0; s < kServices; ++s)
+    out.push_back({s, size_t{p.items_per_service} * s, p.items_per_service});
+  return out;
+}
+
+Slice child_slice(const Params& p, uint32_t k) {
+  const int s = static_cast<int>(k % kServices);
+  // Children s, s + 2, s + 4, ... run service s; this one is the j-th of n.
+  const size_t n = (p.processes - static_cast<uint32_t>(s) + kServices - 1) / kServices;
+  const size_t j = k / kServices;
+  const size_t items = p.items_per_service;
+  const size_t begin = items * j / n, end = items * (j + 1) / n;
+  return {s, items * static_cast<size_t>(s) + begin, end - begin};
+}
+
+std::vector<ItemRecord> blank_items(const Params& p) {
+  const std::vector<int64_t> calls = draw_call_durations(p);
+  std::vector<ItemRecord> items(calls.size());
+  for (size_t i = 0; i < calls.size(); ++i) {
+    items[i].service = static_cast<int>(i / p.items_per_service);
+    items[i].call_ns = calls[i];
+  }
+  return items;
+}
 
 std::vector<int64_t> draw_call_durations(const Params& p) {
   return draw_durations(p.seed, size_t{p.items_per_service} * kServices, p.nominal_call_min_ms,
                         p.nominal_call_max_ms, p.time_scale);
 }
 
-RunResult run_scenario(const Params& p) {
-  RunResult res;
-  const std::vector<int64_t> calls = draw_call_durations(p);
-  res.items.resize(calls.size());
-  for (size_t i = 0; i < calls.size(); ++i) {
-    res.items[i].service = static_cast<int>(i / p.items_per_service);
-    res.items[i].call_ns = calls[i];
-  }
+void play(const Params& p, const ptl::Limiter& openai, const std::vector<Slice>& slices,
+          const std::function<int64_t()>& start, RunResult& res) {
   Recorder rec(res.items);
   try {
-    register_openai(p, &res.registry_note);  // once, at start-up
-
-    // Each service builds its flow and looks the limiter up by name, as separate
-    // components would.
+    // Each service builds its flow; its node holds a handle of the one shared limiter.
     std::vector<std::unique_ptr<ServiceFlow>> flows;
-    for (int s = 0; s < kServices; ++s) {
-      auto call = std::make_shared<LlmCall>(&rec, s, ptl::registry().get(kLimiterName));
-      flows.push_back(std::make_unique<ServiceFlow>(
-          std::move(call), &rec, size_t{p.items_per_service} * s, p.items_per_service));
+    for (const Slice& sl : slices) {
+      auto call = std::make_shared<LlmCall>(&rec, sl.service, openai);
+      flows.push_back(std::make_unique<ServiceFlow>(std::move(call), &rec, sl.first, sl.count));
       flows.back()->max_concurrent_flows = p.flows_at_once;
     }
-    // Both services run at once, each flow's run() on a thread of its own; the clock starts
-    // when both threads exist.
+    // The services run at once, each flow's run() on a thread of its own; the clock starts
+    // when every thread exists.
     std::latch go(1);
     std::vector<std::thread> threads;
     for (auto& flow : flows)
@@ -189,19 +207,39 @@ RunResult run_scenario(const Params& p) {
           rec.fail(std::runtime_error("an unknown exception"));
         }
       });
-    rec.start();
+    try {
+      rec.start(start());
+    } catch (const std::exception& e) {
+      rec.fail(e);  // the flows still run, so the threads end; the error is kept
+      rec.start(now_ns());
+    }
     go.count_down();
     for (auto& t : threads) t.join();
     res.end_ns = rec.since_start();
-    rec.finish(res);
+  } catch (const std::exception& e) {
+    rec.fail(e);
+  }
+  rec.finish(res);
+}
 
-    const ptl::LimiterStats stats = ptl::registry().get(kLimiterName).stats();
+RunResult run_scenario(const Params& p) {
+  RunResult res;
+  res.items = blank_items(p);
+  try {
+    ptl::Registry reg = p.uri.empty() ? ptl::Registry() : ptl::Registry::open(p.uri);
+    register_openai(reg, p, &res.registry_note);  // once, at start-up
+    // Both services look the limiter up by name, as separate components would.
+    play(
+        p, reg.get(kLimiterName), all_slices(p), [] { return now_ns(); }, res);
+    const ptl::LimiterStats stats = reg.stats(kLimiterName);
     res.lib_total_acquired = stats.total_acquired;
     res.lib_total_timeouts = stats.total_timeouts;
     res.lib_in_flight_after = stats.in_flight;
+    if (!p.uri.empty()) reg.remove(kLimiterName);  // an opened registry is left as found
+  } catch (const ptl::Error& e) {
+    if (res.error.empty()) res.error = std::string(e.status_name()) + ": " + e.what();
   } catch (const std::exception& e) {
-    rec.fail(e);
-    rec.finish(res);
+    if (res.error.empty()) res.error = e.what();
   }
   return res;
 }

@@ -3,8 +3,14 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
+
+namespace ptl {
+class Limiter;
+class Registry;
+}  // namespace ptl
 
 namespace demo {
 
@@ -28,8 +34,16 @@ struct Params {
   // the 60 s window into 10 s and the whole run into about 10 s.
   double time_scale = 6.0;
   uint64_t seed = 42;
+  // Where "openai" lives: empty = the process default registry (PTL_REGISTRY_URI picks its
+  // backend), else a URI for ptl_registry_open ("local:", "shm://NAME", "redis://...").
+  std::string uri;
+  // 1: both services run in this process. N >= 2: in N child processes of this one, all
+  // on `uri` (processes.hpp); child k runs service k % 2, its share of that service's items.
+  uint32_t processes = 1;
 
   double window_s() const { return nominal_window_s / time_scale; }
+  // "the default registry", or the URI.
+  std::string where() const { return uri.empty() ? "the default registry" : uri; }
 };
 
 inline constexpr int kServices = 2;
@@ -61,9 +75,37 @@ struct RunResult {
   std::string error;          // non-empty if a ptl_* call failed
 };
 
-// Registers "openai" in the default registry and runs the two services' flows at once
-// (ptl_flow.hpp's ThrottledParallelBatchFlow over the C ABI).
+// Registers "openai" in p.uri's registry and runs the two services' flows at once, in this
+// process (ptl_flow.hpp's ThrottledParallelBatchFlow over the C ABI).
 RunResult run_scenario(const Params& p);
+
+// Registers "openai" with p's limits. In the default registry an existing one has its
+// limits replaced in place (*note says so); in a registry named by p.uri, which may hold
+// one from an earlier run, it is removed and registered afresh, so the window starts
+// empty. Throws ptl::Error.
+void register_openai(ptl::Registry& reg, const Params& p, std::string* note);
+
+// Items [first, first + count) of one service: what one process runs.
+struct Slice {
+  int service = 0;
+  size_t first = 0;  // global item index
+  size_t count = 0;
+};
+// Both services whole: the in-process run.
+std::vector<Slice> all_slices(const Params& p);
+// Child k's share (0 <= k < p.processes): service k % 2, split evenly between the children
+// that run it.
+Slice child_slice(const Params& p, uint32_t k);
+
+// Runs one flow per slice against `openai`, each on a thread of its own. Once every thread
+// exists, `start` is called and returns the run's t0 (CLOCK_MONOTONIC ns; it may wait for
+// it); then the flows start. res.items must hold every item of the run (call_ns and service
+// set); only the slices' items are stamped. Errors land in res.error.
+void play(const Params& p, const ptl::Limiter& openai, const std::vector<Slice>& slices,
+          const std::function<int64_t()>& start, RunResult& res);
+
+// The items of the whole run with their call durations and services, not yet stamped.
+std::vector<ItemRecord> blank_items(const Params& p);
 
 // The mock call durations for seed p.seed, scaled: drawn up front so the lower bound
 // knows exactly what the calls asked for.
