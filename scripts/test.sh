@@ -12,7 +12,7 @@ if [ "${PTL_DEPS_INSTALLED:-0}" != 1 ]; then bash "$root/scripts/install-deps.sh
 
 step "normal build (warnings are errors)"
 cmake -S "$root" -B "$root/build-ci" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DPTL_WARNINGS_AS_ERRORS=ON >/dev/null
+  -DCMAKE_INSTALL_PREFIX=/usr -DPTL_WARNINGS_AS_ERRORS=ON >/dev/null
 cmake --build "$root/build-ci" -j "$jobs"
 
 step "clang-format and clang-tidy"
@@ -23,6 +23,12 @@ ctest --test-dir "$root/build-ci" --output-on-failure -j "$jobs"
 
 step "install and consume (pkg-config from C, find_package from C++)"
 bash "$root/scripts/check-install.sh" "$root/build-ci"
+
+step "ABI against the committed baseline (abi/)"
+bash "$root/scripts/check-abi.sh" "$root/build-ci"
+
+step "Debian packages: build, check, install, consume, purge"
+bash "$root/scripts/check-deb.sh" "$root/build-ci"
 
 for san in address,undefined thread; do
   dir="$root/build-ci-${san%%,*}"
