@@ -21,6 +21,9 @@ bash "$root/scripts/lint.sh" "$root/build-ci"
 step "tests"
 ctest --test-dir "$root/build-ci" --output-on-failure -j "$jobs"
 
+step "Python binding (venv, pytest) against the build"
+bash "$root/bindings/python/test.sh" "$root/build-ci"
+
 step "install and consume (pkg-config from C, find_package from C++)"
 bash "$root/scripts/check-install.sh" "$root/build-ci"
 

@@ -1,0 +1,271 @@
+"""Loading libpocketflow_throttled through ctypes: structs, prototypes, status -> exception.
+
+The library is found, in this order:
+  1. the path in the environment variable PTL_LIBRARY (if set, nothing else is tried);
+  2. its SONAME, libpocketflow_throttled.so.0, on the dynamic loader's path
+     (LD_LIBRARY_PATH, the ldconfig cache, standard directories);
+  3. whatever ctypes.util.find_library("pocketflow_throttled") finds.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+from ctypes import (
+    CFUNCTYPE,
+    POINTER,
+    Structure,
+    c_char_p,
+    c_double,
+    c_int,
+    c_int64,
+    c_uint32,
+    c_uint64,
+    c_void_p,
+)
+
+from . import exceptions as _exc
+
+SONAME = "libpocketflow_throttled.so.0"
+
+OK = 0
+EINVAL = -1
+ENOTFOUND = -2
+EEXIST = -3
+ETIMEDOUT = -4
+EAGAIN = -5
+ECANCELED = -6
+EBACKEND = -7
+ECLOSED = -8
+ENOMEM = -9
+ERATELIMITED = -10
+EINTERNAL = -99
+
+PTL_REPLACE = 1
+PRESET_NODE, PRESET_FLOW, PRESET_ADAPTIVE_FLOW = 0, 1, 2
+
+
+class LimiterConfig(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("max_concurrent", c_uint32),
+        ("max_per_window", c_uint64),
+        ("window_seconds", c_double),
+        ("max_cost_per_window", c_uint64),
+    ]
+
+
+class LimiterStats(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("config", LimiterConfig),
+        ("in_flight", c_uint32),
+        ("waiting", c_uint32),
+        ("current_window_count", c_uint64),
+        ("current_window_cost", c_uint64),
+        ("total_acquired", c_uint64),
+        ("total_timeouts", c_uint64),
+        ("total_cancelled", c_uint64),
+        ("total_rejected", c_uint64),
+        ("total_wait_ns", c_uint64),
+    ]
+
+
+class PresetAdaptive(Structure):
+    _fields_ = [
+        ("min_concurrent", c_uint32),
+        ("max_concurrent", c_uint32),
+        ("recovery_threshold", c_uint32),
+        ("backoff_factor", c_double),
+        ("recovery_factor", c_double),
+    ]
+
+
+class Preset(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("kind", c_uint32),
+        ("name", c_char_p),
+        ("description", c_char_p),
+        ("config", LimiterConfig),
+        ("adaptive", PresetAdaptive),
+    ]
+
+
+ACQUIRE_FN = CFUNCTYPE(None, c_void_p, c_int, c_uint64)
+LIST_FN = CFUNCTYPE(c_int, c_void_p, c_char_p, POINTER(LimiterConfig))
+PRESET_FN = CFUNCTYPE(c_int, c_void_p, POINTER(Preset))
+
+_P = c_void_p  # opaque handles
+_PROTOTYPES = {
+    "ptl_version": (c_uint32, []),
+    "ptl_version_string": (c_char_p, []),
+    "ptl_status_name": (c_char_p, [c_int]),
+    "ptl_last_error": (c_char_p, []),
+    "ptl_limiter_config_init": (None, [POINTER(LimiterConfig)]),
+    "ptl_registry_open": (c_int, [c_char_p, POINTER(_P)]),
+    "ptl_registry_close": (None, [_P]),
+    "ptl_registry_register": (c_int, [_P, c_char_p, POINTER(LimiterConfig), c_uint32]),
+    "ptl_registry_get": (c_int, [_P, c_char_p, POINTER(_P)]),
+    "ptl_registry_get_or_create": (c_int, [_P, c_char_p, POINTER(LimiterConfig), POINTER(_P)]),
+    "ptl_registry_exists": (c_int, [_P, c_char_p]),
+    "ptl_registry_remove": (c_int, [_P, c_char_p]),
+    "ptl_registry_reset": (c_int, [_P]),
+    "ptl_registry_list": (c_int, [_P, LIST_FN, c_void_p]),
+    "ptl_registry_stats": (c_int, [_P, c_char_p, POINTER(LimiterStats)]),
+    "ptl_limiter_create": (c_int, [POINTER(LimiterConfig), POINTER(_P)]),
+    "ptl_limiter_unref": (None, [_P]),
+    "ptl_limiter_stats_get": (c_int, [_P, POINTER(LimiterStats)]),
+    "ptl_limiter_reconfigure": (c_int, [_P, POINTER(LimiterConfig)]),
+    "ptl_acquire": (c_int, [_P, c_int64, POINTER(c_uint64)]),
+    "ptl_try_acquire": (c_int, [_P, POINTER(c_uint64), POINTER(c_int64)]),
+    "ptl_acquire_cost": (c_int, [_P, c_uint64, c_int64, POINTER(c_uint64)]),
+    "ptl_release": (c_int, [_P, c_uint64]),
+    "ptl_acquire_async": (c_int, [_P, c_uint64, c_int64, ACQUIRE_FN, c_void_p, POINTER(c_uint64)]),
+    "ptl_cancel": (c_int, [_P, c_uint64]),
+    "ptl_limiter_penalize": (c_int, [_P, c_int64]),
+    "ptl_preset_get": (c_int, [c_char_p, POINTER(Preset)]),
+    "ptl_preset_list": (c_int, [PRESET_FN, c_void_p]),
+    "ptl_log_set_level": (c_int, [c_int]),
+}
+
+
+def _load() -> ctypes.CDLL:
+    tried = []
+    candidates = []
+    env = os.environ.get("PTL_LIBRARY")
+    if env:  # explicit: nothing else is tried, so a wrong path never loads another copy
+        candidates.append(("PTL_LIBRARY=" + env, env))
+    else:
+        candidates.append((SONAME + " on the loader path", SONAME))
+        found = ctypes.util.find_library("pocketflow_throttled")
+        if found:
+            candidates.append(("ctypes.util.find_library: " + found, found))
+        else:
+            tried.append('ctypes.util.find_library("pocketflow_throttled"): nothing found')
+    for what, path in candidates:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError as e:
+            tried.append(f"{what}: {e}")
+            continue
+        missing = [n for n in _PROTOTYPES if not hasattr(lib, n)]
+        if missing:
+            tried.append(f"{what}: loaded, but lacks {', '.join(missing[:3])}")
+            continue
+        return lib
+    raise ImportError(
+        "pocketflow_throttled: cannot load the native library libpocketflow_throttled.so. "
+        "Build or install it (cmake --install), then set PTL_LIBRARY to the path of the .so, "
+        "or put its directory on LD_LIBRARY_PATH (or run ldconfig). Tried:\n  - "
+        + "\n  - ".join(tried)
+    )
+
+
+lib = _load()
+for _name, (_res, _args) in _PROTOTYPES.items():
+    _fn = getattr(lib, _name)
+    _fn.restype = _res
+    _fn.argtypes = _args
+
+# The hot pair without argtypes (their per-call conversion costs ~40% here): callers pass
+# ctypes objects only, c_void_p(limiter), byref(c_uint64()) / c_uint64(permit), None.
+_raw = ctypes.CDLL(lib._name, handle=lib._handle)
+raw_try_acquire, raw_release = _raw.ptl_try_acquire, _raw.ptl_release
+raw_acquire_async = _raw.ptl_acquire_async
+raw_try_acquire.restype = raw_release.restype = raw_acquire_async.restype = c_int
+
+if lib.ptl_version() >> 16 != 0 or lib.ptl_version() < 0x000100:
+    raise ImportError(
+        "pocketflow_throttled: the native library is version "
+        f"{lib.ptl_version_string().decode()}; this package needs 0.x, at least 0.1"
+    )
+
+
+def version_string() -> str:
+    return lib.ptl_version_string().decode()
+
+
+def status_name(status: int) -> str:
+    return lib.ptl_status_name(status).decode()
+
+
+def last_error() -> str:
+    return lib.ptl_last_error().decode("utf-8", "replace")
+
+
+def error(status: int, message: str | None = None) -> Exception:
+    """The exception for a status code, with ptl_last_error() text unless given a message."""
+    if message is None:
+        message = last_error() or status_name(status)
+    cls = _exc.STATUS_EXCEPTIONS.get(status, _exc.PtlError)
+    return cls(message, status=status, status_name=status_name(status))
+
+
+def check(status: int) -> int:
+    if status < 0:
+        raise error(status)
+    return status
+
+
+def encode_name(name: str) -> bytes:
+    if not isinstance(name, str):
+        raise TypeError(f"limiter name must be a str, not {type(name).__name__}")
+    try:
+        return name.encode("utf-8")
+    except UnicodeEncodeError as e:  # lone surrogates
+        raise ValueError(f"limiter name {name!r} is not valid UTF-8: {e}") from None
+
+
+def make_config(
+    max_concurrent: int = 5,
+    max_per_window: int | None = None,
+    window_seconds: float = 60.0,
+    max_cost_per_window: int | None = None,
+) -> LimiterConfig:
+    """A ptl_limiter_config; argument checks with the original library's messages."""
+    if max_concurrent < 1:
+        raise ValueError("max_concurrent must be at least 1")
+    if max_per_window is not None and max_per_window < 1:
+        raise ValueError("max_per_window must be at least 1 or None")
+    if not window_seconds > 0:
+        raise ValueError("window_seconds must be positive")
+    cfg = LimiterConfig()
+    lib.ptl_limiter_config_init(ctypes.byref(cfg))
+    cfg.max_concurrent = int(max_concurrent)
+    cfg.max_per_window = int(max_per_window or 0)
+    cfg.window_seconds = float(window_seconds)
+    cfg.max_cost_per_window = int(max_cost_per_window or 0)
+    return cfg
+
+
+def config_dict(cfg: LimiterConfig) -> dict:
+    return {
+        "max_concurrent": cfg.max_concurrent,
+        "max_per_window": cfg.max_per_window or None,
+        "window_seconds": cfg.window_seconds,
+    }
+
+
+def new_stats() -> LimiterStats:
+    st = LimiterStats()
+    st.struct_size = ctypes.sizeof(LimiterStats)
+    return st
+
+
+def stats_dict(st: LimiterStats) -> dict:
+    d = config_dict(st.config)
+    d["max_cost_per_window"] = st.config.max_cost_per_window or None
+    for field, _ in LimiterStats._fields_[2:]:
+        d[field] = getattr(st, field)
+    return d
+
+
+def to_ns(seconds: float | None) -> int:
+    """A timeout in seconds (None: forever) as the C ABI's int64 nanoseconds (< 0: forever)."""
+    if seconds is None:
+        return -1
+    if seconds != seconds or seconds < 0:
+        raise ValueError(f"timeout must be None or >= 0 seconds, not {seconds!r}")
+    return min(int(seconds * 1e9), 2**63 - 1)

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Tests the Python binding against a built or installed libpocketflow_throttled.
+#
+#   bash bindings/python/test.sh [DIR]
+#
+# DIR is an install prefix (DIR/lib*/libpocketflow_throttled.so.0) or a CMake build
+# directory (searched for the library). Without DIR: $PTL_LIBRARY (the .so itself) if set,
+# else $PTL_PREFIX, else the library on the system loader path. Creates a venv
+# ($PTL_PY_VENV, default a temporary one), pip-installs this package with pytest and
+# pytest-asyncio from PyPI, and runs the suite; extra arguments after DIR go to pytest.
+# Exits non-zero on any failure. Needs python3 with venv (installed with apt-get if missing).
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+dir=${1:-${PTL_PREFIX:-}}
+[ $# -gt 0 ] && shift
+if [ -n "$dir" ]; then
+  [ -d "$dir" ] || { echo "test.sh: $dir is not a directory" >&2; exit 2; }
+  lib=$(find "$dir" -maxdepth 4 -name 'libpocketflow_throttled.so.0' \( -type f -o -type l \) \
+        2>/dev/null | sort | head -n 1)
+  [ -n "$lib" ] || { echo "test.sh: no libpocketflow_throttled.so.0 under $dir" >&2; exit 2; }
+  export PTL_LIBRARY=$(cd "$(dirname "$lib")" && pwd)/$(basename "$lib")
+fi
+echo "test.sh: library: ${PTL_LIBRARY:-(system loader path)}"
+
+if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+  else
+    echo "test.sh: python3 lacks venv/ensurepip (install python3-venv)" >&2; exit 2
+  fi
+fi
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/ptl-py-test.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+venv=${PTL_PY_VENV:-$work/venv}
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+# Install from a copy: pip builds in the source folder, which must stay clean.
+mkdir "$work/pkg" && cp -r "$here/pyproject.toml" "$here/README.md" "$here/src" "$work/pkg/"
+"$venv/bin/python" -m pip install -q --disable-pip-version-check "$work/pkg" pytest pytest-asyncio
+
+# Run from the tests' folder so the installed package (not the source tree) is tested.
+cd "$here/tests"
+status=0
+PYTHONDONTWRITEBYTECODE=1 "$venv/bin/python" -m pytest -c "$here/pyproject.toml" \
+  --rootdir "$here" -p no:cacheprovider -q "$here/tests" "$@" || status=$?
+exit "$status"
