@@ -24,6 +24,13 @@ ctest --test-dir "$root/build-ci" --output-on-failure -j "$jobs"
 step "Python binding (venv, pytest) against the build"
 bash "$root/bindings/python/test.sh" "$root/build-ci"
 
+step "Rust and Go bindings (cargo test, go test -race) against an installed copy"
+bind_prefix=$(mktemp -d)
+cmake --install "$root/build-ci" --prefix "$bind_prefix" >/dev/null
+bash "$root/bindings/rust/test.sh" "$bind_prefix"
+bash "$root/bindings/go/test.sh" "$bind_prefix"
+rm -rf "$bind_prefix"
+
 step "install and consume (pkg-config from C, find_package from C++)"
 bash "$root/scripts/check-install.sh" "$root/build-ci"
 

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Runs the Go side-by-side benchmark (the binding vs golang.org/x/time/rate) and prints
+# markdown tables: median ns/op of each side over COUNT runs, and the ratio. No benchstat.
+#
+#   bash bench/go/run.sh PREFIX [COUNT]
+#
+# PREFIX: an installed prefix of pocketflow-throttled (as for bindings/go/test.sh).
+set -euo pipefail
+if [[ $# -lt 1 ]]; then
+  echo "usage: $0 PREFIX [COUNT]" >&2
+  exit 2
+fi
+prefix=$(cd "$1" && pwd)
+count=${2:-5}
+libdir=$prefix/lib
+[[ -e $libdir/libpocketflow_throttled.so ]] || libdir=$prefix/lib64
+export PKG_CONFIG_PATH="$libdir/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+export LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+out=$(go test -run '^$' -bench . -benchtime 300ms -count "$count" .)
+echo "pocketflow-throttled (Go binding) vs golang.org/x/time/rate, GOMAXPROCS $(nproc), median of $count"
+echo
+echo "| case | ours ns/op | x/time/rate ns/op | ratio ours/rate |"
+echo "| --- | ---: | ---: | ---: |"
+# "BenchmarkPair/<case>/<ours|rate>-P  N  T ns/op": collect T per (case, side), print medians.
+awk '
+  /^BenchmarkPair\// {
+    name = $1; sub(/^BenchmarkPair\//, "", name); sub(/-[0-9]+$/, "", name)
+    side = name; sub(/.*\//, "", side); c = name; sub(/\/[^\/]*$/, "", c); gsub(/_/, " ", c)
+    if (!(c in seen)) { seen[c] = 1; order[++n] = c }
+    k = c SUBSEP side; v[k, ++cnt[k]] = $3
+  }
+  function median(k,   i, j, t, m, a) {
+    m = cnt[k]; for (i = 1; i <= m; i++) a[i] = v[k, i]
+    for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+    return (m % 2) ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
+  }
+  END {
+    for (i = 1; i <= n; i++) {
+      o = median(order[i] SUBSEP "ours"); r = median(order[i] SUBSEP "rate")
+      printf "| %s | %.1f | %.1f | %.2f |\n", order[i], o, r, o / r
+    }
+  }' <<<"$out"
+
+PTL_BENCH_RATE=1 go test -run '^TestBindingRate$' -count 1 -v . | grep '^|\|^Binding\|^$' || true

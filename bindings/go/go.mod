@@ -1,0 +1,3 @@
+module github.com/pocketflow-throttled/ptl-go
+
+go 1.24

@@ -1,0 +1,61 @@
+//! Safe Rust bindings to **pocketflow-throttled**: share one API quota between threads,
+//! processes and hosts.
+//!
+//! A quota is a named [`Limiter`] in a [`Registry`], with limits enforced together: at most
+//! `max_concurrent` permits held at once, at most `max_per_window` grants in any interval of
+//! `window` (a strict sliding window), and optionally a weighted limit on cost (tokens,
+//! bytes). Register once at start-up, then use the name anywhere:
+//!
+//! ```
+//! use pocketflow_throttled::{Config, Registry};
+//!
+//! let registry = Registry::default(); // the process default (PTL_REGISTRY_URI, or local:)
+//! # let registry = Registry::open("local:")?;
+//! registry.register("openai", &Config { max_concurrent: 10, max_per_window: 60, ..Config::default() })?;
+//!
+//! // anywhere, on any thread: a cheap, clonable handle
+//! let openai = registry.get("openai")?;
+//! {
+//!     let _permit = openai.acquire(None)?;   // waits as long as it takes
+//!     // call_openai(item);
+//! }                                          // released here
+//! # Ok::<(), pocketflow_throttled::Error>(())
+//! ```
+//!
+//! The same code shares the quota between the processes of a host with
+//! `Registry::open("shm://NAME")`, or between hosts with `Registry::open("redis://HOST:PORT")`.
+//!
+//! In async code, [`Limiter::acquire_async`] returns a plain [`Future`](std::future::Future)
+//! that works under any executor (tokio, async-std, smol, `futures::executor`...): the crate
+//! needs no runtime. Dropping the future cancels the wait.
+//!
+//! Linking: `build.rs` finds `libpocketflow_throttled` through `PTL_LIB_DIR` or `pkg-config`
+//! (see the crate's `build.rs`); at run time the loader must find it too (`LD_LIBRARY_PATH`).
+#![warn(missing_docs)]
+
+mod config;
+mod error;
+mod future;
+mod limiter;
+mod registry;
+pub mod sys;
+
+pub use config::{Config, Stats};
+pub use error::{Error, Result};
+pub use future::Acquire;
+pub use limiter::{Limiter, OwnedPermit, Permit};
+pub use registry::Registry;
+
+/// The loaded library's version as `(major, minor, patch)`.
+pub fn version() -> (u8, u8, u8) {
+    // SAFETY: no arguments.
+    let v = unsafe { sys::ptl_version() };
+    ((v >> 16) as u8, (v >> 8) as u8, v as u8)
+}
+
+/// Sets the library's log level: 0 trace .. 5 critical, 6 off (the default).
+/// Messages go to stderr. Outside 0..=6 is [`Error::Invalid`].
+pub fn set_log_level(level: i32) -> Result<()> {
+    // SAFETY: plain value.
+    error::check(unsafe { sys::ptl_log_set_level(level) })
+}

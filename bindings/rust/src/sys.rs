@@ -1,0 +1,141 @@
+//! Raw declarations of the C ABI (`include/pocketflow_throttled/ptl.h`), written by hand.
+//!
+//! Only what the safe layer uses is declared. Everything here is `unsafe` to call and
+//! follows the header's contracts; prefer the safe types of the crate root.
+#![allow(non_camel_case_types, missing_docs)]
+
+use std::os::raw::{c_char, c_int, c_void};
+
+pub const PTL_OK: c_int = 0;
+pub const PTL_EINVAL: c_int = -1;
+pub const PTL_ENOTFOUND: c_int = -2;
+pub const PTL_EEXIST: c_int = -3;
+pub const PTL_ETIMEDOUT: c_int = -4;
+pub const PTL_EAGAIN: c_int = -5;
+pub const PTL_ECANCELED: c_int = -6;
+pub const PTL_EBACKEND: c_int = -7;
+pub const PTL_ECLOSED: c_int = -8;
+pub const PTL_ENOMEM: c_int = -9;
+pub const PTL_ERATELIMITED: c_int = -10;
+pub const PTL_EITEMS: c_int = -11;
+pub const PTL_EINTERNAL: c_int = -99;
+
+pub const PTL_REPLACE: u32 = 1;
+
+/// Opaque registry handle.
+#[repr(C)]
+pub struct ptl_registry {
+    _private: [u8; 0],
+}
+
+/// Opaque, reference-counted limiter handle.
+#[repr(C)]
+pub struct ptl_limiter {
+    _private: [u8; 0],
+}
+
+pub type ptl_permit = u64;
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ptl_limiter_config {
+    pub struct_size: u32,
+    pub max_concurrent: u32,
+    pub max_per_window: u64,
+    pub window_seconds: f64,
+    pub max_cost_per_window: u64,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ptl_limiter_stats {
+    pub struct_size: u32,
+    pub config: ptl_limiter_config,
+    pub in_flight: u32,
+    pub waiting: u32,
+    pub current_window_count: u64,
+    pub current_window_cost: u64,
+    pub total_acquired: u64,
+    pub total_timeouts: u64,
+    pub total_cancelled: u64,
+    pub total_rejected: u64,
+    pub total_wait_ns: u64,
+}
+
+pub type ptl_list_fn = unsafe extern "C" fn(
+    user: *mut c_void,
+    name: *const c_char,
+    cfg: *const ptl_limiter_config,
+) -> c_int;
+pub type ptl_acquire_fn =
+    unsafe extern "C" fn(user: *mut c_void, status: c_int, permit: ptl_permit);
+
+extern "C" {
+    pub fn ptl_version() -> u32;
+    pub fn ptl_version_string() -> *const c_char;
+    pub fn ptl_status_name(status: c_int) -> *const c_char;
+    pub fn ptl_last_error() -> *const c_char;
+
+    pub fn ptl_registry_open(uri: *const c_char, out: *mut *mut ptl_registry) -> c_int;
+    pub fn ptl_registry_close(reg: *mut ptl_registry);
+    pub fn ptl_registry_register(
+        reg: *mut ptl_registry,
+        name: *const c_char,
+        cfg: *const ptl_limiter_config,
+        flags: u32,
+    ) -> c_int;
+    pub fn ptl_registry_get(
+        reg: *mut ptl_registry,
+        name: *const c_char,
+        out: *mut *mut ptl_limiter,
+    ) -> c_int;
+    pub fn ptl_registry_get_or_create(
+        reg: *mut ptl_registry,
+        name: *const c_char,
+        cfg: *const ptl_limiter_config,
+        out: *mut *mut ptl_limiter,
+    ) -> c_int;
+    pub fn ptl_registry_exists(reg: *mut ptl_registry, name: *const c_char) -> c_int;
+    pub fn ptl_registry_remove(reg: *mut ptl_registry, name: *const c_char) -> c_int;
+    pub fn ptl_registry_reset(reg: *mut ptl_registry) -> c_int;
+    pub fn ptl_registry_list(reg: *mut ptl_registry, f: ptl_list_fn, user: *mut c_void) -> c_int;
+    pub fn ptl_registry_stats(
+        reg: *mut ptl_registry,
+        name: *const c_char,
+        out: *mut ptl_limiter_stats,
+    ) -> c_int;
+
+    pub fn ptl_limiter_config_init(cfg: *mut ptl_limiter_config);
+    pub fn ptl_limiter_create(cfg: *const ptl_limiter_config, out: *mut *mut ptl_limiter) -> c_int;
+    pub fn ptl_limiter_ref(lim: *mut ptl_limiter);
+    pub fn ptl_limiter_unref(lim: *mut ptl_limiter);
+    pub fn ptl_limiter_stats_get(lim: *mut ptl_limiter, out: *mut ptl_limiter_stats) -> c_int;
+    pub fn ptl_limiter_reconfigure(lim: *mut ptl_limiter, cfg: *const ptl_limiter_config) -> c_int;
+
+    pub fn ptl_acquire(lim: *mut ptl_limiter, timeout_ns: i64, out: *mut ptl_permit) -> c_int;
+    pub fn ptl_try_acquire(
+        lim: *mut ptl_limiter,
+        out: *mut ptl_permit,
+        retry_after_ns: *mut i64,
+    ) -> c_int;
+    pub fn ptl_acquire_cost(
+        lim: *mut ptl_limiter,
+        cost: u64,
+        timeout_ns: i64,
+        out: *mut ptl_permit,
+    ) -> c_int;
+    pub fn ptl_release(lim: *mut ptl_limiter, permit: ptl_permit) -> c_int;
+    pub fn ptl_release_cost(lim: *mut ptl_limiter, permit: ptl_permit, actual_cost: u64) -> c_int;
+    pub fn ptl_acquire_async(
+        lim: *mut ptl_limiter,
+        cost: u64,
+        timeout_ns: i64,
+        f: ptl_acquire_fn,
+        user: *mut c_void,
+        ticket: *mut u64,
+    ) -> c_int;
+    pub fn ptl_cancel(lim: *mut ptl_limiter, ticket: u64) -> c_int;
+    pub fn ptl_limiter_penalize(lim: *mut ptl_limiter, retry_after_ns: i64) -> c_int;
+
+    pub fn ptl_log_set_level(level: c_int) -> c_int;
+}
