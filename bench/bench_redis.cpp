@@ -3,24 +3,29 @@
 //
 //   redis/ping              raw hiredis PING, one connection: the round-trip floor.
 //   redis/evalsha           raw EVALSHA of a script that returns 1: the design's yardstick.
-//   redis/script_acq_rel    raw EVALSHA of the limiter script itself, acq then rel, with
-//                           no library around it: what the script costs the server.
+//   redis/fcall             raw FCALL of a function that returns 1 (Redis 7 functions).
+//   redis/script_acq_rel    raw FCALL of the limiter code itself, acq then rel, with no
+//                           library around it: what the code costs the server.
+//   redis/script_acq_rel/eval  the same code as a script (EVALSHA), as servers before
+//                           7.0 (or users without FUNCTION LOAD) run it.
 //   redis/acqrel[/window]   ptl_acquire + ptl_release through the C ABI on a redis://
 //                           limiter that never blocks (with a window too large to block).
 //   local/acqrel[/window]   the same on local:, side by side.
 //
 // Every row is one thread, items_per_second = calls (round trips) per second; acqrel
-// rows count two calls per iteration. The summary at the end gives the target ratio,
-// redis acquire/release calls per second over raw EVALSHA calls per second (>= 0.8),
-// against both yardsticks: a script that returns 1 (the server's floor) and the limiter
-// script itself sent raw (what the library adds). Use repetitions with random
-// interleaving on a busy machine:
+// rows count two calls per iteration; server_us is the server's own time per call. The
+// summary at the end gives the target ratio, redis acquire/release calls per second over
+// raw EVALSHA calls per second (>= 0.8), against both yardsticks: a script that returns 1
+// (the server's floor) and the limiter code itself sent raw (what the library adds). Use
+// repetitions with random interleaving on a busy machine:
 //   ptl-bench-redis --benchmark_repetitions=6 --benchmark_enable_random_interleaving=true
 #include <hiredis/hiredis.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -63,6 +68,7 @@ class Raw {
     if (r == nullptr) throw std::runtime_error("connection lost");
     std::string out;
     if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) out.assign(r->str, r->len);
+    if (r->type == REDIS_REPLY_INTEGER) out = std::to_string(r->integer);
     if (r->type == REDIS_REPLY_ERROR) throw std::runtime_error(std::string(r->str, r->len));
     if (r->type == REDIS_REPLY_ARRAY && r->elements > 1 &&
         r->element[1]->type == REDIS_REPLY_INTEGER) {
@@ -80,30 +86,75 @@ void calls_per_second(benchmark::State& state, int calls_per_iteration) {
   state.SetItemsProcessed(state.iterations() * calls_per_iteration);
 }
 
+// The server's own time per call, in the counter server_us (INFO commandstats of PING,
+// EVALSHA and FCALL, reset when made): a busy machine disturbs it much less than the
+// round trip, so it shows what the code costs the server.
+class ServerTime {
+ public:
+  ServerTime() { raw_.call({"CONFIG", "RESETSTAT"}); }
+  void report(benchmark::State& state) {
+    const std::string info = raw_.call({"INFO", "commandstats"});
+    double calls = 0;
+    double usec = 0;
+    for (const char* cmd : {"cmdstat_ping:", "cmdstat_evalsha:", "cmdstat_fcall:"}) {
+      const size_t at = info.find(cmd);
+      if (at == std::string::npos) continue;
+      calls += std::strtod(info.c_str() + info.find("calls=", at) + 6, nullptr);
+      usec += std::strtod(info.c_str() + info.find("usec=", at) + 5, nullptr);
+    }
+    if (calls > 0) state.counters["server_us"] = usec / calls;
+  }
+
+ private:
+  Raw raw_;
+};
+
 void BM_Ping(benchmark::State& state) {
   Raw raw;
+  ServerTime server;
   for (auto _ : state) raw.call({"PING"});
   calls_per_second(state, 1);
+  server.report(state);
 }
 
 void BM_Evalsha(benchmark::State& state) {
   Raw raw;
   const std::string sha = raw.call({"SCRIPT", "LOAD", "return 1"});
+  ServerTime server;
   for (auto _ : state) raw.call({"EVALSHA", sha, "0"});
   calls_per_second(state, 1);
+  server.report(state);
 }
 
-// The limiter script's own cost: the same EVALSHA calls the library makes, without it.
-void BM_ScriptAcqRel(benchmark::State& state) {
+void BM_Fcall(benchmark::State& state) {
   Raw raw;
-  const std::string sha =
-      raw.call({"SCRIPT", "LOAD", std::string(ptl::core::redis::limiter_script())});
+  raw.call({"FUNCTION", "LOAD", "REPLACE",
+            "#!lua name=ptl_bench\nredis.register_function('ptl_bench_one', function() return 1 "
+            "end)"});
+  ServerTime server;
+  for (auto _ : state) raw.call({"FCALL", "ptl_bench_one", "0"});
+  calls_per_second(state, 1);
+  server.report(state);
+}
+
+// The limiter code's own cost: the same calls the library makes, without it. As a
+// function (FCALL), what the library uses on Redis 7, or as a script (EVALSHA).
+void script_acq_rel(benchmark::State& state, bool functions) {
+  Raw raw;
+  std::string command = "FCALL";
+  std::string code(ptl::core::redis::limiter_function());
+  if (functions) {
+    raw.call({"FUNCTION", "LOAD", "REPLACE", std::string(ptl::core::redis::limiter_library())});
+  } else {
+    command = "EVALSHA";
+    code = raw.call({"SCRIPT", "LOAD", std::string(ptl::core::redis::limiter_script())});
+  }
   std::vector<std::string> keys;
   for (const char* k : {"s", "h", "w", "c", "q", "qe", "qi", "g"}) {
     keys.push_back(std::string("{bench:raw}:") + k);
   }
   auto eval = [&](std::vector<std::string> args) {
-    std::vector<std::string> argv = {"EVALSHA", sha, "8"};
+    std::vector<std::string> argv = {command, code, "8"};
     argv.insert(argv.end(), keys.begin(), keys.end());
     argv.push_back(args[0]);
     argv.emplace_back("{bench:raw}:ch:0");
@@ -112,11 +163,20 @@ void BM_ScriptAcqRel(benchmark::State& state) {
     return raw.call(argv);
   };
   eval({"reg", "replace", "1000000", "0", "60", "60000000", "0"});
+  ServerTime server;
   for (auto _ : state) {
     const std::string grant = eval({"acq", "1", ""});
     eval({"rel", grant, "", ""});
   }
   calls_per_second(state, 2);
+  server.report(state);
+}
+
+void BM_ScriptAcqRel(benchmark::State& state) {
+  script_acq_rel(state, true);
+}
+void BM_ScriptAcqRelEval(benchmark::State& state) {
+  script_acq_rel(state, false);
 }
 
 void acqrel(benchmark::State& state, const std::string& uri, uint64_t per_window) {
@@ -133,6 +193,8 @@ void acqrel(benchmark::State& state, const std::string& uri, uint64_t per_window
   ptl_limiter* lim = nullptr;
   ptl_registry_register(reg, "bench", &cfg, PTL_REPLACE);
   ptl_registry_get(reg, "bench", &lim);
+  std::optional<ServerTime> server;
+  if (uri.starts_with("redis")) server.emplace();
   for (auto _ : state) {
     ptl_permit p;
     if (ptl_acquire(lim, -1, &p) != PTL_OK || ptl_release(lim, p) != PTL_OK) {
@@ -141,6 +203,7 @@ void acqrel(benchmark::State& state, const std::string& uri, uint64_t per_window
     }
   }
   calls_per_second(state, 2);
+  if (server) server->report(state);
   ptl_limiter_unref(lim);
   ptl_registry_remove(reg, "bench");
   ptl_registry_close(reg);
@@ -163,7 +226,9 @@ void BM_LocalAcqRelWindow(benchmark::State& state) {
 
 BENCHMARK(BM_Ping)->Name("redis/ping")->UseRealTime();
 BENCHMARK(BM_Evalsha)->Name("redis/evalsha")->UseRealTime();
+BENCHMARK(BM_Fcall)->Name("redis/fcall")->UseRealTime();
 BENCHMARK(BM_ScriptAcqRel)->Name("redis/script_acq_rel")->UseRealTime();
+BENCHMARK(BM_ScriptAcqRelEval)->Name("redis/script_acq_rel/eval")->UseRealTime();
 BENCHMARK(BM_RedisAcqRel)->Name("redis/acqrel")->UseRealTime();
 BENCHMARK(BM_RedisAcqRelWindow)->Name("redis/acqrel/window")->UseRealTime();
 BENCHMARK(BM_LocalAcqRel)->Name("local/acqrel")->UseRealTime();
@@ -179,6 +244,8 @@ class SummaryReporter : public benchmark::ConsoleReporter {
       // One run, or the median of repetitions (--benchmark_repetitions).
       if (r.run_type == Run::RT_Iteration || r.aggregate_name == "median") {
         rates_[r.run_name.str()] = it->second.value;
+        const auto us = r.counters.find("server_us");
+        if (us != r.counters.end()) server_us_[r.run_name.str()] = us->second.value;
       }
     }
     ConsoleReporter::ReportRuns(runs);
@@ -189,12 +256,16 @@ class SummaryReporter : public benchmark::ConsoleReporter {
     if (evalsha <= 0 || script <= 0) return;
     std::printf(
         "\nredis calls per second (one thread), relative to raw EVALSHA of the same server:\n");
-    std::printf("  %-32s %10s  %14s  %16s\n", "", "calls/s", "vs return-1", "vs same script");
+    std::printf("  %-36s %10s  %12s  %15s  %15s\n", "", "calls/s", "vs return-1", "vs same script",
+                "server us/call");
     for (const char* name :
-         {"redis/ping/real_time", "redis/evalsha/real_time", "redis/script_acq_rel/real_time",
+         {"redis/ping/real_time", "redis/evalsha/real_time", "redis/fcall/real_time",
+          "redis/script_acq_rel/real_time", "redis/script_acq_rel/eval/real_time",
           "redis/acqrel/real_time", "redis/acqrel/window/real_time"}) {
-      std::printf("  %-32s %10.0f  %13.2fx  %15.2fx\n", name, rate(name), rate(name) / evalsha,
-                  rate(name) / script);
+      const auto us = server_us_.find(name);
+      std::printf("  %-36s %10.0f  %11.2fx  %14.2fx  %15.2f\n", name, rate(name),
+                  rate(name) / evalsha, rate(name) / script,
+                  us == server_us_.end() ? 0.0 : us->second);
     }
     std::printf(
         "target: redis/acqrel >= 0.80x of raw EVALSHA (one round trip per acquire and "
@@ -207,6 +278,7 @@ class SummaryReporter : public benchmark::ConsoleReporter {
     return it == rates_.end() ? 0 : it->second;
   }
   std::map<std::string, double> rates_;
+  std::map<std::string, double> server_us_;
 };
 
 }  // namespace

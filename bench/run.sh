@@ -357,7 +357,7 @@ def redis_backend():
         rows.append((f"redis acquire or release, calls per second, {label} (C ABI)",
                      f"{v[0] / 1e3:.1f} k/s (best {v[1] / 1e3:.1f})",
                      f"EVALSHA 'return 1' {evalsha[0] / 1e3:.1f} k/s, PING "
-                     f"{ping[0] / 1e3:.1f} k/s; the limiter script sent raw "
+                     f"{ping[0] / 1e3:.1f} k/s; the limiter's own code sent raw "
                      f"{script[0] / 1e3:.1f} k/s",
                      f"{v[0] / evalsha[0]:.2f}x EVALSHA ({v[0] / script[0]:.2f}x raw script)",
                      ">= 0.8x EVALSHA", yes(v[0] >= 0.8 * evalsha[0])))

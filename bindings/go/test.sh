@@ -10,22 +10,9 @@
 # test binary loads the library), then runs `go test -race ./...`; exits non-zero on failure.
 set -euo pipefail
 
-if [[ $# -ne 1 ]]; then
-  echo "usage: $0 PREFIX   (an installed prefix of pocketflow-throttled)" >&2
-  exit 2
-fi
-prefix=$(cd "$1" && pwd)
-libdir=
-for d in "$prefix/lib" "$prefix/lib64" "$prefix"/lib/*-linux-gnu; do
-  if [[ -e "$d/libpocketflow_throttled.so" ]]; then libdir=$d; break; fi
-done
-if [[ -z "$libdir" ]]; then
-  echo "$0: no libpocketflow_throttled.so under $prefix/lib*" >&2
-  exit 2
-fi
-
-export PKG_CONFIG_PATH="$libdir/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
-export LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# shellcheck source=../use_prefix.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../use_prefix.sh"
+use_prefix "$@"
 export CGO_ENABLED=1
 cd "$(dirname "${BASH_SOURCE[0]}")"
 go vet ./...

@@ -1,4 +1,5 @@
-// ptl_acquire_async: completion with PTL_ECLOSED when the last reference goes.
+// ptl_acquire_async on private limiters: completion with PTL_ECLOSED when the last
+// reference goes (for registered limiters of every backend see tests/conformance).
 #include <random>
 #include <string>
 
@@ -72,44 +73,6 @@ TEST(CapiAsync, LastUnrefCompletesTimerBoundWaitersWithEclosed) {
       ADD_FAILURE() << "it completed later, with " << ptl_status_name(r->status.load());
     }
     if (r->calls.load() > 0) delete r;  // else leaked on purpose: a late callback finds it
-  }
-}
-
-TEST(CapiAsync, RegistryDroppingTheLastReferenceClosesPendingWaiters) {
-  // The registry holds a reference; once the user's handles are gone, remove, reset and
-  // close each drop the last one, which completes pending async acquires with ECLOSED.
-  for (const char* how : {"remove", "reset", "close"}) {
-    SCOPED_TRACE(how);
-    ptl_registry* reg = nullptr;
-    ASSERT_EQ(ptl_registry_open("local:", &reg), PTL_OK);
-    ptl_limiter_config cfg = make_cfg(1);
-    ASSERT_EQ(ptl_registry_register(reg, "x", &cfg, 0), PTL_OK);
-    ptl_limiter* h = nullptr;
-    ASSERT_EQ(ptl_registry_get(reg, "x", &h), PTL_OK);
-    ptl_permit held = 0;
-    ASSERT_EQ(ptl_acquire(h, 0, &held), PTL_OK);
-    Req* r = new Req;
-    ASSERT_EQ(r->start(h, 1, -1, nullptr), PTL_OK);
-    ptl_limiter_unref(h);  // the registry's reference keeps it open
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    EXPECT_EQ(r->calls.load(), 0) << "closed while the registry still held it";
-    const std::string mode = how;
-    if (mode == "remove") {
-      ASSERT_EQ(ptl_registry_remove(reg, "x"), PTL_OK);
-    } else if (mode == "reset") {
-      ASSERT_EQ(ptl_registry_reset(reg), PTL_OK);
-    }
-    if (mode != "close") {
-      EXPECT_TRUE(r->wait(2 * kSec)) << "last reference dropped by the registry: no completion";
-    }
-    ptl_registry_close(reg);
-    EXPECT_TRUE(r->wait(2 * kSec)) << "no completion after the registry closed";
-    EXPECT_EQ(r->status.load(), PTL_ECLOSED) << ptl_status_name(r->status.load());
-    if (r->calls.load() > 0) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-      EXPECT_EQ(r->calls.load(), 1);
-      delete r;
-    }
   }
 }
 

@@ -74,12 +74,25 @@ TEST(RedisErrors, PasswordIsRequiredAndChecked) {
   EXPECT_EQ(ptl_registry_exists(enc, "x"), 0) << ptl_last_error();
 }
 
-TEST(RedisErrors, ServerAwayGivesPromptBackendErrorsAndRecovery) {
+// A server of the test's own (to be stopped), a registry on it with `query`, and a
+// limiter `name` of `max_concurrent` permits, one of them held.
+struct OwnServer {
+  OwnServer(const char* name, uint32_t max_concurrent, const std::string& query = "timeout=1")
+      : reg(server.uri(query), true), lim(redis_limiter(reg, name, make_cfg(max_concurrent))) {
+    EXPECT_EQ(ptl_acquire(lim, -1, &held), PTL_OK) << ptl_last_error();
+  }
   RedisServer server;
-  RedisReg reg(server.uri("timeout=1"), true);
-  Lim lim = redis_limiter(reg, "away", make_cfg(2));
-  ptl_permit p;
-  ASSERT_EQ(ptl_acquire(lim, -1, &p), PTL_OK);
+  RedisReg reg;
+  Lim lim;
+  ptl_permit held = 0;
+};
+
+TEST(RedisErrors, ServerAwayGivesPromptBackendErrorsAndRecovery) {
+  OwnServer own("away", 2);
+  RedisServer& server = own.server;
+  ptl_registry* reg = own.reg;
+  ptl_limiter* lim = own.lim;
+  const ptl_permit p = own.held;
   server.stop();
   for (int i = 0; i < 20; ++i) {
     ptl_permit q;
@@ -106,11 +119,8 @@ TEST(RedisErrors, ServerAwayGivesPromptBackendErrorsAndRecovery) {
 }
 
 TEST(RedisErrors, WaitersFailCleanlyWhenTheServerGoesAway) {
-  RedisServer server;
-  RedisReg reg(server.uri("timeout=1"), true);
-  Lim lim = redis_limiter(reg, "away-wait", make_cfg(1));
-  ptl_permit held;
-  ASSERT_EQ(ptl_acquire(lim, -1, &held), PTL_OK);
+  OwnServer own("away-wait", 1);
+  ptl_limiter* lim = own.lim;
   std::atomic<int> rc{1};
   std::thread waiter([&] {
     ptl_permit p;
@@ -118,20 +128,18 @@ TEST(RedisErrors, WaitersFailCleanlyWhenTheServerGoesAway) {
   });
   ASSERT_TRUE(wait_waiting(lim, 1));
   const int64_t t0 = mono_ns();
-  server.stop();
+  own.server.stop();
   waiter.join();
   EXPECT_EQ(rc.load(), PTL_EBACKEND);
   EXPECT_LT(mono_ns() - t0, 5 * kSec);
-  EXPECT_EQ(ptl_release(lim, held), PTL_OK);
+  EXPECT_EQ(ptl_release(lim, own.held), PTL_OK);
 }
 
 TEST(RedisErrors, OnErrorOpenAdmitsWhileTheServerIsAway) {
-  RedisServer server;
-  RedisReg reg(server.uri("on_error=open&timeout=1"), true);
-  Lim lim = redis_limiter(reg, "open", make_cfg(1));
-  ptl_permit p;
-  ASSERT_EQ(ptl_acquire(lim, -1, &p), PTL_OK);
-  server.stop();
+  OwnServer own("open", 1, "on_error=open&timeout=1");
+  ptl_limiter* lim = own.lim;
+  const ptl_permit p = own.held;
+  own.server.stop();
   // Fail-open: admitted without limits (even past max_concurrent), released locally.
   ptl_permit a, b;
   ASSERT_EQ(ptl_acquire(lim, 0, &a), PTL_OK) << ptl_last_error();

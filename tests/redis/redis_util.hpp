@@ -7,7 +7,7 @@
 
 #include <string>
 
-#include "../capi/capi_util.hpp"
+#include "capi_util.hpp"
 #include "redis_server.hpp"
 
 namespace ptl_test {

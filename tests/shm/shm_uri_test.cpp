@@ -96,23 +96,6 @@ TEST(ShmUri, ModeOfAnExistingSegmentIsKept) {
   EXPECT_EQ(mode_of(reg.segment()), 0640u);
 }
 
-TEST(ShmUri, OneUriIsOneSetOfLimiters) {
-  ShmReg reg;
-  ptl_limiter_config cfg = make_cfg(2);
-  ASSERT_EQ(ptl_registry_register(reg, "shared", &cfg, 0), PTL_OK);
-  ShmOpen other(reg.uri());
-  EXPECT_EQ(ptl_registry_exists(other, "shared"), 1);
-  Lim a, b;
-  ASSERT_EQ(ptl_registry_get(reg, "shared", a.out()), PTL_OK);
-  ASSERT_EQ(ptl_registry_get(other, "shared", b.out()), PTL_OK);
-  ptl_permit p = 0, q = 0, r = 0;
-  ASSERT_EQ(ptl_acquire(a, 0, &p), PTL_OK);
-  ASSERT_EQ(ptl_acquire(b, 0, &q), PTL_OK);
-  EXPECT_EQ(ptl_acquire(a, 0, &r), PTL_EAGAIN) << "two registries of one URI must share";
-  EXPECT_EQ(ptl_release(b, p), PTL_OK) << "any handle of the limiter releases its permits";
-  EXPECT_EQ(ptl_release(a, q), PTL_OK);
-}
-
 TEST(ShmUri, WrongLayoutVersionIsEbackend) {
   const std::string seg = unique_segment("ptl-test-version");
   const std::string uri = "shm://" + seg;

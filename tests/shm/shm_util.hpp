@@ -77,8 +77,4 @@ class ShmOpen {
   ptl_registry* r_ = nullptr;
 };
 
-inline bool is_shm_permit(ptl_permit p) {
-  return (p >> 63) != 0;
-}
-
 }  // namespace ptl_test

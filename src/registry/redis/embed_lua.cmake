@@ -1,6 +1,9 @@
 # cmake -DOUT=script.cpp -DIN="common.lua;acquire.lua;..." -P embed_lua.cmake
-# Concatenates the limiter's Lua files, in the order given, into one C++ string: the
-# script the redis:// backend loads with SCRIPT LOAD. No Lua is needed at build time.
+# Joins the limiter's Lua files, in the order given, into one body and wraps it twice
+# (lua/common.lua says why): as a library of Redis functions for FUNCTION LOAD, whose one
+# function `ptl_<hash>` runs it, and as a script for SCRIPT LOAD. The name carries a hash
+# of the body, so clients with different code never call each other's library. No Lua is
+# needed at build time.
 cmake_minimum_required(VERSION 3.20)
 if(NOT DEFINED IN OR NOT DEFINED OUT)
   message(FATAL_ERROR "usage: cmake -DOUT=script.cpp -DIN=a.lua;b.lua -P embed_lua.cmake")
@@ -15,6 +18,9 @@ foreach(file IN LISTS IN)
   get_filename_component(name "${file}" NAME)
   string(APPEND body "-- ---- ${name}\n${text}\n")
 endforeach()
+string(SHA1 hash "${body}")
+string(SUBSTRING "${hash}" 0 16 hash)
+set(function "ptl_${hash}")
 
 set(code "// Generated from src/registry/redis/lua/*.lua by embed_lua.cmake. Do not edit.
 #include \"registry/redis/script.hpp\"
@@ -22,8 +28,20 @@ set(code "// Generated from src/registry/redis/lua/*.lua by embed_lua.cmake. Do 
 namespace ptl::core::redis {
 
 std::string_view limiter_script() {
-  static constexpr char kScript[] = R\"ptl_lua(${body})ptl_lua\";
+  static constexpr char kScript[] = R\"ptl_lua(${body}return run(KEYS, ARGV)
+)ptl_lua\";
   return {kScript, sizeof kScript - 1};
+}
+
+std::string_view limiter_library() {
+  static constexpr char kLibrary[] = R\"ptl_lua(#!lua name=${function}
+${body}redis.register_function('${function}', run)
+)ptl_lua\";
+  return {kLibrary, sizeof kLibrary - 1};
+}
+
+std::string_view limiter_function() {
+  return \"${function}\";
 }
 
 }  // namespace ptl::core::redis

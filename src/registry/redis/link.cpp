@@ -1,6 +1,7 @@
 #include "registry/redis/link.hpp"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "log/log.hpp"
 #include "registry/redis/script.hpp"
@@ -12,8 +13,14 @@ constexpr Nanos kMinBackoff = 25'000'000;
 constexpr Nanos kMaxBackoff = 1'000'000'000;
 constexpr size_t kMaxIdle = 32;  // more idle connections than this are closed
 
-bool is_noscript(const Reply& r) {
-  return r.is_error() && r.str().starts_with("NOSCRIPT");
+// The server does not have the code (it restarted, SCRIPT FLUSH, FUNCTION FLUSH) or cannot
+// run it the way it was loaded (restarted as an older version). Nothing ran, so the call
+// is safe to repeat once the code is loaded again.
+bool lost_code(const Reply& r) {
+  if (!r.is_error()) return false;
+  const std::string_view e = r.str();
+  return e.starts_with("NOSCRIPT") || e.find("Function not found") != std::string_view::npos ||
+         e.starts_with("ERR unknown command");
 }
 
 }  // namespace
@@ -87,11 +94,39 @@ void Link::server_error(const Reply& r, std::string_view doing) const {
   fail(Status::kBackend, msg);
 }
 
-void Link::load_script(Connection& c) {
+void Link::load_code(Connection& c) {
+  bool try_functions = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    try_functions = !no_functions_;
+  }
+  if (try_functions) {
+    const Reply r = c.command({"FUNCTION", "LOAD", limiter_library()});
+    // "already exists": a client with the same code loaded it first.
+    if (!r.is_error() || r.str().find("already exists") != std::string_view::npos) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      functions_ = true;
+      loaded_ = true;
+      return;
+    }
+    // A server loading its data or running a long script answers again shortly.
+    if (r.str().starts_with("LOADING") || r.str().starts_with("BUSY")) {
+      server_error(r, "FUNCTION LOAD");
+    }
+    // No functions (before 7.0), or not for this user: the same code as a script.
+    std::string_view why = r.str();
+    why = why.substr(0, why.find(", with args"));  // not the code it echoes
+    log::logger().info("redis {}: FUNCTION LOAD: {}; the limiter runs as a script (EVALSHA)",
+                       options_.where(), why);
+    std::lock_guard<std::mutex> lock(mutex_);
+    no_functions_ = true;
+  }
   const Reply r = c.command({"SCRIPT", "LOAD", limiter_script()});
   if (r.is_error()) server_error(r, "SCRIPT LOAD");
   std::lock_guard<std::mutex> lock(mutex_);
   sha_ = r.str();
+  functions_ = false;
+  loaded_ = true;
 }
 
 void Link::check() {
@@ -100,37 +135,44 @@ void Link::check() {
   // with a protocol error instead of NOAUTH, which would hide the real problem.
   const Reply pong = c->command({"PING"});
   if (pong.is_error()) server_error(pong, "PING");
-  load_script(*c);
+  load_code(*c);
+}
+
+Reply Link::call_code(Connection& c, const Argv& keys, const Argv& args) {
+  std::string sha;  // the script's, when there are no functions
+  bool functions = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    functions = functions_;
+    if (!functions) sha = sha_;
+  }
+  char nkeys[8];
+  const int n = std::snprintf(nkeys, sizeof nkeys, "%zu", keys.size());
+  // One buffer per thread: no allocation per call once it has grown.
+  thread_local Argv argv;
+  argv.clear();
+  argv.emplace_back(functions ? "FCALL" : "EVALSHA");
+  argv.emplace_back(functions ? limiter_function() : std::string_view(sha));
+  argv.emplace_back(nkeys, static_cast<size_t>(n));
+  argv.insert(argv.end(), keys.begin(), keys.end());
+  argv.insert(argv.end(), args.begin(), args.end());
+  return c.command(argv);
 }
 
 Reply Link::eval(const Argv& keys, const Argv& args) {
   Lease c(*this);
-  std::string sha;
+  bool loaded = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    sha = sha_;
+    loaded = loaded_;
   }
-  if (sha.empty()) {
-    load_script(*c);
-    std::lock_guard<std::mutex> lock(mutex_);
-    sha = sha_;
+  if (!loaded) load_code(*c);
+  Reply r = call_code(*c, keys, args);
+  if (lost_code(r)) {
+    load_code(*c);
+    r = call_code(*c, keys, args);
   }
-  const std::string nkeys = std::to_string(keys.size());
-  Argv argv;
-  argv.reserve(3 + keys.size() + args.size());
-  argv.emplace_back("EVALSHA");
-  argv.emplace_back(sha);
-  argv.emplace_back(nkeys);
-  argv.insert(argv.end(), keys.begin(), keys.end());
-  argv.insert(argv.end(), args.begin(), args.end());
-  Reply r = c->command(argv);
-  if (is_noscript(r)) {
-    // The server restarted or flushed its scripts; NOSCRIPT means nothing ran, so the
-    // call is safe to repeat once the script is back.
-    load_script(*c);
-    r = c->command(argv);
-  }
-  if (r.is_error()) server_error(r, "limiter script");
+  if (r.is_error()) server_error(r, "limiter code");
   return r;
 }
 

@@ -1,5 +1,9 @@
 // Link: the command side of a redis:// registry. A pool of connections shared by every
-// thread of the registry, the limiter script, and the reconnection policy.
+// thread of the registry, the limiter code, and the reconnection policy.
+//
+// The limiter code is loaded once per server as a library of Redis functions and called
+// with FCALL; a server without functions (before 7.0), or one that refuses FUNCTION LOAD
+// to our user, gets it as a script, called with EVALSHA (see lua/common.lua).
 //
 // One command = one connection taken from the pool for one round trip, so threads never
 // wait for each other's replies. After a failed connect the link stays "down" for a
@@ -26,11 +30,11 @@ class Link {
 
   const RedisOptions& options() const { return options_; }
 
-  // Connects and loads the script now, so that a bad address, password or database is
-  // reported when the registry opens. Throws like run().
+  // Connects and loads the limiter code now, so that a bad address, password or database
+  // is reported when the registry opens. Throws like eval().
   void check();
 
-  // Runs the limiter script (EVALSHA, loading it again if the server lost it) with
+  // Runs the limiter code (FCALL or EVALSHA, loading it again if the server lost it) with
   // `keys` and `args`. Throws BackendDown if the server cannot be reached, Error(kBackend)
   // if it answers with an error.
   Reply eval(const Argv& keys, const Argv& args);
@@ -45,12 +49,16 @@ class Link {
   std::unique_ptr<Connection> take();
   void give(std::unique_ptr<Connection> c);
   [[noreturn]] void server_error(const Reply& r, std::string_view doing) const;
-  void load_script(Connection& c);
+  void load_code(Connection& c);
+  Reply call_code(Connection& c, const Argv& keys, const Argv& args);
 
   const RedisOptions options_;
   std::mutex mutex_;
   std::vector<std::unique_ptr<Connection>> idle_;  // guarded by mutex_
-  std::string sha_;                                // guarded by mutex_; "" until loaded
+  bool loaded_ = false;                            // guarded by mutex_
+  bool functions_ = false;                         // guarded by mutex_; else the script
+  bool no_functions_ = false;                      // guarded by mutex_; FUNCTION LOAD refused
+  std::string sha_;                                // guarded by mutex_; the script's
   Nanos down_until_ = 0;                           // guarded by mutex_
   Nanos backoff_ = 0;                              // guarded by mutex_
   std::string last_failure_;                       // guarded by mutex_

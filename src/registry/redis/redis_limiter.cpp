@@ -62,13 +62,22 @@ LimiterConfig RedisLimiter::parse_config(const ReplyView& mc, const ReplyView& m
   return c;
 }
 
+Reply RedisLimiter::run(std::string_view op, std::initializer_list<std::string_view> args) {
+  return run(op, args.begin(), args.size());
+}
+
 Reply RedisLimiter::run(std::string_view op, const Argv& args) {
-  Argv argv;
-  argv.reserve(3 + args.size());
+  return run(op, args.data(), args.size());
+}
+
+Reply RedisLimiter::run(std::string_view op, const std::string_view* args, size_t n) {
+  // One buffer per thread: no allocation per call once it has grown.
+  thread_local Argv argv;
+  argv.clear();
   argv.emplace_back(op);
   argv.emplace_back(keys_.channel);
   argv.emplace_back(lease_us_);
-  argv.insert(argv.end(), args.begin(), args.end());
+  argv.insert(argv.end(), args, args + n);
   return backend_->link().eval(keys_argv_, argv);
 }
 
@@ -108,10 +117,13 @@ bool RedisLimiter::unregister(const WaiterPtr& w) {
 
 Status RedisLimiter::start(uint64_t cost, const WaiterPtr& w, Permit* out, Nanos* retry_after_ns) {
   const std::string cost_arg = std::to_string(cost);
+  // The waiter's ticket; none for a try; "-" for the last try of a waiter whose time was
+  // over before its channel was confirmed (the script counts its refusal as a timeout).
+  std::string_view ticket;
   Reply r;
   try {
-    if (w) ensure_listening(w->deadline);
-    r = run("acq", {cost_arg, w ? std::string_view(w->ticket) : std::string_view()});
+    if (w) ticket = listening(w->deadline) ? std::string_view(w->ticket) : "-";
+    r = run("acq", {cost_arg, ticket});
   } catch (const BackendDown&) {
     if (w && !unregister(w)) return Status::kAgain;
     if (backend_->options().on_error == OnError::kOpen) return admit_open(out);
@@ -121,9 +133,8 @@ Status RedisLimiter::start(uint64_t cost, const WaiterPtr& w, Permit* out, Nanos
     throw;
   }
   const ReplyView v = r.view();
-  const std::string_view tag = v.at(0).str();
-  if (tag == "ok") {
-    const int64_t grant = v.at(1).integer();
+  if (v.is_integer()) {  // granted: the grant id
+    const int64_t grant = v.integer();
     std::lock_guard<std::mutex> lock(mutex_);
     if (w) {
       waiting_.erase(w->ticket);
@@ -133,19 +144,21 @@ Status RedisLimiter::start(uint64_t cost, const WaiterPtr& w, Permit* out, Nanos
     *out = add_permit_locked(grant);
     return Status::kOk;
   }
+  const std::string_view tag = v.at(0).str();
   if (tag == "queued") {
     queued(w, v.at(1).integer());
     return Status::kAgain;
   }
   if (w) unregister(w);
   if (tag == "again") {
+    if (w) return Status::kTimedOut;  // the last try of a waiter ("-")
     const int64_t us = v.at(1).integer();
     if (retry_after_ns != nullptr) *retry_after_ns = us < 0 ? -1 : us * 1000;
     return Status::kAgain;
   }
   if (tag == "inval") {
     fail(Status::kInvalid,
-         "cost " + cost_arg + " exceeds max_cost_per_window " + std::string(v.at(1).str()));
+         "cost " + cost_arg + " exceeds max_cost_per_window " + std::to_string(v.at(1).integer()));
   }
   if (tag == "nf") throw_removed();
   fail(Status::kBackend, "unexpected reply from the limiter script: " + v.describe());
@@ -185,13 +198,15 @@ void RedisLimiter::release(Permit permit, std::optional<uint64_t> actual_cost) {
   // lease (no longer renewed) ends it there, so the release still succeeds.
   try {
     const Reply r = run("rel", {id, actual, held.ticket});
-    if (r.view().at(0).integer() == 0) {
+    // HELD alone when nobody waits, else {HELD, wake us}.
+    const ReplyView v = r.view();
+    if ((v.is_integer() ? v : v.at(0)).integer() == 0) {
       log::logger().warn(
           "limiter '{}': permit {} was released after its lease had ended "
           "(the process stalled, or lost redis, for longer than a lease)",
           keys_.name, permit);
     }
-    schedule_wake(r.view().at(1).integer());
+    if (!v.is_integer()) schedule_wake(v.at(1).integer());
   } catch (const Error& e) {
     log::logger().warn(
         "limiter '{}': release of permit {} did not reach redis ({}); the "

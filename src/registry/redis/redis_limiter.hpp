@@ -1,8 +1,9 @@
 // RedisLimiter: a limiter whose state lives in Redis, shared by every process and host
 // that opens the same redis:// registry and name.
 //
-// Every acquire and release is one EVALSHA of the limiter script (lua/), which keeps the
-// holders, the window log and the line of waiters consistent on the server's clock.
+// Every acquire and release is one FCALL (or EVALSHA) of the limiter code (lua/), which
+// keeps the holders, the window log and the line of waiters consistent on the server's
+// clock.
 // A permit is a lease: the registry's renewal keeps it alive while this process lives;
 // if the process dies, the script reclaims it when the lease ends.
 //
@@ -16,6 +17,8 @@
 #pragma once
 
 #include <condition_variable>
+#include <functional>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -96,11 +99,14 @@ class RedisLimiter final : public Limiter {
   // Waiters finished under mutex_, whose callbacks run once it is dropped.
   using Done = std::vector<WaiterPtr>;
 
-  // One round trip of the limiter script.
+  // One round trip of the limiter code.
+  Reply run(std::string_view op, std::initializer_list<std::string_view> args);
   Reply run(std::string_view op, const Argv& args);
+  Reply run(std::string_view op, const std::string_view* args, size_t n);
   // The first round trip of every acquire: a grant, a place in line (if `w`), or no.
   // kOk: granted, *out set. kAgain: with no waiter, no room (*retry_after_ns set if
   // asked); with a waiter, follow it (in line, or already finished by another thread).
+  // kTimedOut: the waiter's time was over before it could wait, and its last try failed.
   // Throws only when the waiter (if any) was taken back, so no callback has run.
   Status start(uint64_t cost, const WaiterPtr& w, Permit* out, Nanos* retry_after_ns);
   bool unregister(const WaiterPtr& w);
@@ -112,10 +118,13 @@ class RedisLimiter final : public Limiter {
   // ---- waiting (redis_limiter_wait.cpp) ----
   // Registers a waiter (kStarting) under a fresh ticket, before its first round trip:
   // the grant for it may be published before that round trip's reply arrives.
-  WaiterPtr new_waiter(Nanos timeout_ns);
-  // Throws BackendDown unless our channel is confirmed (waiting at most until deadline or
-  // one timeout): a ticket may only be taken where its grant will be heard.
-  void ensure_listening(Nanos deadline);
+  // A waiter in waiting_; `setup` fills its fields before other threads can see it.
+  WaiterPtr new_waiter(Nanos timeout_ns, const std::function<void(Waiter&)>& setup = {});
+  // True once our channel is confirmed (a ticket may only be taken where its grant will be
+  // heard), waiting at most until `deadline` or one timeout; false if `deadline` came first
+  // (the waiter's time is over: a last try, no ticket). Throws BackendDown while
+  // notifications are down or unconfirmed for a whole timeout.
+  bool listening(Nanos deadline);
   Status wait(const WaiterPtr& w, Permit* out);
   // A waiter gives up (timeout, cancel, close): leaves the line, undoing a grant on its
   // way. False if it was already done.

@@ -19,8 +19,10 @@ Nanos us_to_ns(int64_t us) {
 
 }  // namespace
 
-RedisLimiter::WaiterPtr RedisLimiter::new_waiter(Nanos timeout_ns) {
+RedisLimiter::WaiterPtr RedisLimiter::new_waiter(Nanos timeout_ns,
+                                                 const std::function<void(Waiter&)>& setup) {
   auto w = std::make_shared<Waiter>();
+  if (setup) setup(*w);
   w->ticket = backend_->new_ticket();
   w->deadline = deadline_after(monotonic_now(), timeout_ns);
   std::lock_guard<std::mutex> lock(mutex_);
@@ -29,13 +31,17 @@ RedisLimiter::WaiterPtr RedisLimiter::new_waiter(Nanos timeout_ns) {
   return w;
 }
 
-void RedisLimiter::ensure_listening(Nanos deadline) {
-  const Nanos bound =
-      std::min(deadline, deadline_after(monotonic_now(), backend_->options().timeout_ns));
+bool RedisLimiter::listening(Nanos deadline) {
+  const Nanos limit = deadline_after(monotonic_now(), backend_->options().timeout_ns);
   std::string why;
-  if (!backend_->subscriber().wait_confirmed(keys_.channel, bound, &why)) {
-    throw BackendDown("redis " + backend_->options().where() + ": " + why);
+  if (backend_->subscriber().wait_confirmed(keys_.channel, std::min(deadline, limit), &why)) {
+    return true;
   }
+  // The caller's own deadline came first and notifications are up: its time is over before
+  // it could wait, so it gets a last try instead of a place in line.
+  if (why.empty() && deadline < limit) return false;
+  if (why.empty()) why = "no confirmation of the notification channel within the timeout";
+  throw BackendDown("redis " + backend_->options().where() + ": " + why);
 }
 
 void RedisLimiter::queued(const WaiterPtr& w, int64_t wake_us) {
@@ -97,11 +103,15 @@ void RedisLimiter::acquire_async(uint64_t cost, Nanos timeout_ns, AcquireCallbac
     const Status st = start(cost, nullptr, &permit, nullptr);
     return cb(st, permit);
   }
-  WaiterPtr w = new_waiter(timeout_ns);
-  w->async = true;
-  w->callback = cb;
-  w->id = id;
-  if (start(cost, w, &permit, nullptr) == Status::kOk) cb(Status::kOk, permit);
+  // The async fields are set before the waiter is published in waiting_, where cancel()
+  // and the subscriber read them under the mutex.
+  WaiterPtr w = new_waiter(timeout_ns, [&](Waiter& fresh) {
+    fresh.async = true;
+    fresh.callback = cb;
+    fresh.id = id;
+  });
+  const Status st = start(cost, w, &permit, nullptr);
+  if (st == Status::kOk || st == Status::kTimedOut) cb(st, permit);
   // kAgain: in line; the subscriber, a timer or cancel() finishes it.
 }
 
@@ -188,7 +198,9 @@ void RedisLimiter::on_message(const std::string& payload) {
       std::lock_guard<std::mutex> lock(mutex_);
       auto it = waiting_.find(payload.substr(2));
       if (it == waiting_.end() || it->second->state == Waiter::State::kLeaving) return;
-      finish_locked(it->second, Status::kInvalid, 0,
+      // A copy: finish_locked erases the map entry that it->second lives in.
+      const WaiterPtr w = it->second;
+      finish_locked(w, Status::kInvalid, 0,
                     "the cost exceeds the max_cost_per_window set by a reconfiguration", done);
     }
     run_callbacks(done);

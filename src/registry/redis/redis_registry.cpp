@@ -54,6 +54,16 @@ void RedisRegistry::register_limiter(std::string_view name, const LimiterConfig&
   if (r.view().at(0).str() == "exists") {
     fail(Status::kExists, "limiter '" + std::string(name) + "' already exists");
   }
+  index_again(name);
+}
+
+// The index and a limiter's keys live in different hash slots, so no script can change
+// both. Invariant kept at rest: every limiter is in the index (a name without a limiter
+// may be, and list skips it). Adding before creating covers a process that dies between
+// the steps; adding again after creating covers a concurrent remove or reset whose
+// removal from the index came between our first add and the creation.
+void RedisRegistry::index_again(std::string_view name) {
+  backend_->link().command({"ZADD", index_, "0", name});
 }
 
 LimiterPtr RedisRegistry::get(std::string_view name) {
@@ -66,6 +76,7 @@ LimiterPtr RedisRegistry::get_or_create(std::string_view name, const LimiterConf
   const std::vector<std::string> a = RedisLimiter::config_args(config);
   backend_->link().command({"ZADD", index_, "0", name});
   run(name, "reg", {"goc", a[0], a[1], a[2], a[3], a[4]});
+  index_again(name);
   return object_for(name);
 }
 
@@ -77,6 +88,9 @@ bool RedisRegistry::exists(std::string_view name) {
 bool RedisRegistry::remove(std::string_view name) {
   const bool existed = run(name, "rm", {}).view().integer() != 0;
   backend_->link().command({"ZREM", index_, name});
+  // A concurrent register may have created the name again between our two steps; its
+  // own second add may have come before our ZREM, so put the name back if it lives.
+  if (exists(name)) index_again(name);
   forget(name);
   return existed;
 }

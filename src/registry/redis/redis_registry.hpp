@@ -34,6 +34,7 @@ class RedisRegistry final : public Registry {
   std::vector<NamedConfig> list() override;
 
  private:
+  void index_again(std::string_view name);
   LimiterPtr object_for(std::string_view name);  // the cached object, made on first use
   void forget(std::string_view name);
   // The limiter script, run on `name`'s keys without a limiter object.

@@ -26,6 +26,10 @@ bool ReplyView::is_array() const {
   return r_ != nullptr && r_->type == REDIS_REPLY_ARRAY;
 }
 
+bool ReplyView::is_integer() const {
+  return r_ != nullptr && r_->type == REDIS_REPLY_INTEGER;
+}
+
 size_t ReplyView::size() const {
   return is_array() ? r_->elements : 0;
 }

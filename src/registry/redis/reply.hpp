@@ -16,6 +16,7 @@ class ReplyView {
   bool is_error() const;
   bool is_nil() const;
   bool is_array() const;
+  bool is_integer() const;
   size_t size() const;           // elements of an array, else 0
   ReplyView at(size_t i) const;  // throws Error(kBackend) past the end or on a non-array
   std::string_view str() const;  // string, status or error text; "" otherwise

@@ -219,9 +219,8 @@ bool Subscriber::wait_confirmed(const std::string& channel, Nanos deadline, std:
     }
   }
   if (confirmed()) return true;
-  *why = state_->last_error.empty()
-             ? "no confirmation of the notification channel within the timeout"
-             : "notifications are down: " + state_->last_error;
+  *why =
+      state_->last_error.empty() ? std::string() : "notifications are down: " + state_->last_error;
   return false;
 }
 

@@ -38,7 +38,7 @@ class Subscriber {
   void unsubscribe(const std::string& channel);
 
   // Waits until the server confirmed `channel`, at most until `deadline` (finite). False
-  // at once while the connection is down, or at the deadline; *why says which.
+  // at once while the connection is down (*why says why), or at the deadline (*why empty).
   bool wait_confirmed(const std::string& channel, Nanos deadline, std::string* why);
 
  private:

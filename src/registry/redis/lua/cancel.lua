@@ -3,46 +3,48 @@
 -- (the notification is still on its way) the grant is undone entirely, window entry
 -- included: nobody ever used it, so a timed-out or cancelled acquire leaves no trace.
 -- Returns {'left' | 'undone' | 'nf', wake us}.
-if OP == 'cxl' then
-  ops.cxl = function()
-    if not load() then
-      return {'nf', -1}
-    end
-    local now = server_now()
-    local ticket = ARGV[4]
-    local result = 'nf'
-    local _, enq = ticket_info(ticket)
-    if ticket_del(ticket) == 1 then
-      if enq then
-        add('waitus', now - enq)
-      end
-      result = 'left'
-    else
-      local id = call('ZSCORE', K_G, ticket)
-      if id then
-        id = tonumber(id)
-        call('ZREM', K_G, ticket)
-        if holder_del(id) == 1 then
-          if call('ZREM', K_W, id) == 1 then
-            add('wn', -1)
-            if S.mcpw > 0 then
-              add('wsum', -tonumber(call('HGET', K_C, id) or 1))
-            end
-          end
-          call('HDEL', K_C, id)
-          add('acq', -1)
-          result = 'undone'
-        end
-      end
-    end
-    if result ~= 'nf' then
-      local reason = ARGV[5]
-      if reason == 't' then
-        add('tmo', 1)
-      elseif reason == 'c' then
-        add('can', 1)
-      end
-    end
-    return {result, wake_after(now, dispatch(now))}
+ops.cxl = function()
+  if not load() then
+    return {'nf', -1}
   end
+  local now = server_now()
+  local ticket = A[4]
+  local result = 'nf'
+  local _, enq = ticket_info(ticket)
+  if ticket_del(ticket) == 1 then
+    if enq then
+      waitus = waitus + now - enq
+      dirty = true
+    end
+    result = 'left'
+  else
+    local id = call('ZSCORE', K_G, ticket)
+    if id then
+      id = fmt(tonumber(id))
+      call('ZREM', K_G, ticket)
+      if call('ZREM', K_H, id) == 1 then
+        if call('ZREM', K_W, id) == 1 then
+          wn = wn - 1
+          if mcpw > 0 then
+            wsum = wsum - tonumber(call('HGET', K_C, id) or 1)
+          end
+        end
+        call('HDEL', K_C, id)
+        acq = acq - 1
+        dirty = true
+        result = 'undone'
+      end
+    end
+  end
+  if result ~= 'nf' then
+    local reason = A[5]
+    if reason == 't' then
+      tmo = tmo + 1
+      dirty = true
+    elseif reason == 'c' then
+      can = can + 1
+      dirty = true
+    end
+  end
+  return {result, wake_after(now, dispatch(now))}
 end

@@ -1,9 +1,18 @@
-local op = ops[OP]
-if not op then
-  return redis.error_reply('ptl: unknown limiter op ' .. tostring(OP))
+-- One call: binds the call's keys and arguments, runs the op, writes b if it changed.
+-- The library registers run as its function; the script form ends with run(KEYS, ARGV).
+local function run(keys, argv)
+  call = redis.call
+  K_S, K_H, K_W, K_C, K_Q, K_QE, K_QI, K_G =
+    keys[1], keys[2], keys[3], keys[4], keys[5], keys[6], keys[7], keys[8]
+  A, CHANNEL = argv, argv[2]
+  dirty = false
+  local op = ops[argv[1]]
+  if not op then
+    return redis.error_reply('ptl: unknown limiter op ' .. tostring(argv[1]))
+  end
+  local result = op()
+  if dirty then
+    store()
+  end
+  return result
 end
-local result = op()
-if S then
-  flush()
-end
-return result

@@ -1,17 +1,21 @@
 -- rel GRANT ACTUAL_COST HANDOFF_TICKET: gives a permit back, corrects its cost in the
 -- window ('' = no correction) and forgets the hand-off record it came with ('' = none).
--- Returns {1 if the permit was still held (0: its lease had ended), wake us}.
-if OP == 'rel' then
-  ops.rel = function()
+-- Returns HELD, 1 if the permit was still held (0: its lease had ended, or the limiter is
+-- gone), when nobody waits, else {HELD, wake us}. When nobody waits and no cost changes,
+-- neither s nor the clock is read.
+ops.rel = function()
+  local id, actual, ticket = A[4], A[5], A[6]
+  local held = call('ZREM', K_H, id)
+  if ticket ~= '' then
+    call('ZREM', K_G, ticket)
+  end
+  local loaded = false
+  if actual ~= '' then
     if not load() then
-      return {0, -1}
+      return held
     end
-    local id, actual, ticket = ARGV[4], ARGV[5], ARGV[6]
-    local held = holder_del(id)
-    if ticket ~= '' then
-      call('ZREM', K_G, ticket)
-    end
-    if actual ~= '' and S.mcpw > 0 and call('ZSCORE', K_W, id) then
+    loaded = true
+    if mcpw > 0 and call('ZSCORE', K_W, id) then
       local old = tonumber(call('HGET', K_C, id) or 1)
       local new = tonumber(actual)
       if new == 1 then
@@ -19,12 +23,16 @@ if OP == 'rel' then
       else
         call('HSET', K_C, id, new)
       end
-      add('wsum', new - old)
+      wsum = wsum + new - old
+      dirty = true
     end
-    if S.qn == 0 then
-      return {held, -1} -- nobody to hand the permit to: no clock needed
-    end
-    local now = server_now()
-    return {held, wake_after(now, dispatch(now))}
   end
+  if call('EXISTS', K_Q) == 0 then
+    return held -- nobody to hand the permit to
+  end
+  if not loaded and not load() then
+    return held
+  end
+  local now = server_now()
+  return {held, wake_after(now, dispatch(now))}
 end

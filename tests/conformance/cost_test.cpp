@@ -1,20 +1,19 @@
-// Weighted costs through the C ABI: limits, release_cost corrections, overflow.
+// Weighted costs on every backend: limits, release_cost corrections, sliding, overflow.
 #include <climits>
 
-#include "capi_util.hpp"
-#include "limiter_util.hpp"
+#include "conformance.hpp"
 
 namespace ptl_test {
 namespace {
 
-// ---- costs -----------------------------------------------------------------------------
+PTL_CONFORMANCE_SUITE(Cost);
 
-TEST(CapiCost, AboveMaxIsEinval) {
-  Lim lim = create_limiter(make_cfg(5, 0, 1.0, 10));
+TEST_P(Cost, AboveMaxIsEinval) {
+  Lim lim = make(make_cfg(5, 0, 1.0, 10));
   ptl_permit p = 0;
-  ptl_limiter_stats before = stats_of(lim);
+  const ptl_limiter_stats before = stats_of(lim);
   EXPECT_EQ(ptl_acquire_cost(lim, 11, 0, &p), PTL_EINVAL);
-  EXPECT_TRUE(last_error_mentions("cost")) << ptl_last_error();
+  EXPECT_TRUE(last_error_mentions("max_cost_per_window")) << ptl_last_error();
   EXPECT_EQ(ptl_acquire_cost(lim, 11, -1, &p), PTL_EINVAL) << "must not wait forever";
   EXPECT_EQ(ptl_acquire_cost(lim, UINT64_MAX, -1, &p), PTL_EINVAL);
   std::atomic<int> calls{0};
@@ -32,8 +31,8 @@ TEST(CapiCost, AboveMaxIsEinval) {
   EXPECT_EQ(calls.load(), 0) << "the callback of a failed ptl_acquire_async ran";
 }
 
-TEST(CapiCost, PlainAcquireCostsOneUnit) {
-  Lim lim = create_limiter(make_cfg(5, 0, 10.0, 3));
+TEST_P(Cost, PlainAcquireCostsOneUnit) {
+  Lim lim = make(make_cfg(5, 0, 10.0, 3));
   ptl_permit p[4];
   for (int i = 0; i < 3; ++i) ASSERT_EQ(ptl_acquire(lim, 0, &p[i]), PTL_OK);
   EXPECT_EQ(stats_of(lim).current_window_cost, 3u);
@@ -41,19 +40,20 @@ TEST(CapiCost, PlainAcquireCostsOneUnit) {
   for (int i = 0; i < 3; ++i) EXPECT_EQ(ptl_release(lim, p[i]), PTL_OK);
 }
 
-TEST(CapiCost, CostIsIgnoredWithoutWeightedLimit) {
-  Lim lim = create_limiter(make_cfg(2));
+TEST_P(Cost, CostIsIgnoredWithoutWeightedLimit) {
+  Lim lim = make(make_cfg(2));
   ptl_permit p = 0;
   ASSERT_EQ(ptl_acquire_cost(lim, 1000000, 0, &p), PTL_OK) << ptl_last_error();
   EXPECT_EQ(ptl_release_cost(lim, p, 5), PTL_OK);
 }
 
-TEST(CapiCost, ReleaseCostCorrectsTheWindow) {
-  Lim lim = create_limiter(make_cfg(5, 0, 10.0, 10));
-  ptl_permit p = 0;
-  ASSERT_EQ(ptl_acquire_cost(lim, 5, 0, &p), PTL_OK);
-  EXPECT_EQ(stats_of(lim).current_window_cost, 5u);
-  ASSERT_EQ(ptl_release_cost(lim, p, 2), PTL_OK);  // down
+TEST_P(Cost, ReleaseCostCorrectsTheWindow) {
+  Lim lim = make(make_cfg(5, 0, 10.0, 10));
+  ptl_permit p = 0, q = 0;
+  ASSERT_EQ(ptl_acquire_cost(lim, 6, 0, &p), PTL_OK);
+  EXPECT_EQ(ptl_acquire_cost(lim, 5, 0, &q), PTL_EAGAIN) << "6 + 5 > 10";
+  EXPECT_EQ(stats_of(lim).current_window_cost, 6u);
+  ASSERT_EQ(ptl_release_cost(lim, p, 2), PTL_OK);  // down: it really cost 2
   EXPECT_EQ(stats_of(lim).current_window_cost, 2u);
   ASSERT_EQ(ptl_acquire_cost(lim, 3, 0, &p), PTL_OK);
   EXPECT_EQ(stats_of(lim).current_window_cost, 5u);
@@ -69,10 +69,11 @@ TEST(CapiCost, ReleaseCostCorrectsTheWindow) {
   ASSERT_EQ(ptl_acquire_cost(lim, 1, 0, &p), PTL_OK);
   EXPECT_EQ(ptl_release(lim, p), PTL_OK);  // plain release keeps the stated cost
   EXPECT_EQ(stats_of(lim).current_window_cost, 10u);
+  EXPECT_EQ(ptl_acquire(lim, 0, &p), PTL_EAGAIN) << "the window holds 10 of 10";
 }
 
-TEST(CapiCost, DownwardCorrectionLetsAWaiterIn) {
-  Lim lim = create_limiter(make_cfg(5, 0, 30.0, 10));
+TEST_P(Cost, DownwardCorrectionLetsAWaiterIn) {
+  Lim lim = make(make_cfg(5, 0, 30.0, 10));
   ptl_permit p = 0;
   ASSERT_EQ(ptl_acquire_cost(lim, 10, 0, &p), PTL_OK);
   Holder waiter(lim, 6);
@@ -83,8 +84,8 @@ TEST(CapiCost, DownwardCorrectionLetsAWaiterIn) {
   EXPECT_EQ(stats_of(lim).current_window_cost, 9u);
 }
 
-TEST(CapiCost, CostWindowSlides) {
-  Lim lim = create_limiter(make_cfg(5, 0, 0.15, 10));
+TEST_P(Cost, CostWindowSlides) {
+  Lim lim = make(make_cfg(5, 0, 0.15, 10));
   ptl_permit p = 0;
   const int64_t t0 = mono_ns();
   ASSERT_EQ(ptl_acquire_cost(lim, 10, 0, &p), PTL_OK);
@@ -98,10 +99,10 @@ TEST(CapiCost, CostWindowSlides) {
   }
 }
 
-TEST(CapiCost, CorrectionAfterTheGrantLeftTheWindowCostsNothingNow) {
+TEST_P(Cost, CorrectionAfterTheGrantLeftTheWindowCostsNothingNow) {
   // A permit held longer than the window: its grant has left the window, so correcting
   // its cost on release must not leave cost behind that never expires.
-  Lim lim = create_limiter(make_cfg(10, 0, 0.1, 10));
+  Lim lim = make(make_cfg(10, 0, 0.1, 10));
   ptl_permit p = 0;
   ASSERT_EQ(ptl_acquire_cost(lim, 5, 0, &p), PTL_OK);
   std::this_thread::sleep_for(std::chrono::milliseconds(150));
@@ -112,10 +113,10 @@ TEST(CapiCost, CorrectionAfterTheGrantLeftTheWindowCostsNothingNow) {
   EXPECT_EQ(ptl_release(lim, q), PTL_OK);
 }
 
-TEST(CapiCost, HugeCorrectionsDoNotWrapTheWindow) {
+TEST_P(Cost, HugeCorrectionsDoNotWrapTheWindow) {
   // A release_cost far above the limit fills the window; it must not wrap the window's
   // cost sum around to "empty".
-  Lim lim = create_limiter(make_cfg(10, 0, 30.0, 10));
+  Lim lim = make(make_cfg(10, 0, 30.0, 10));
   ptl_permit p = 0, q = 0;
   ASSERT_EQ(ptl_acquire_cost(lim, 1, 0, &p), PTL_OK);
   ASSERT_EQ(ptl_acquire_cost(lim, 1, 0, &q), PTL_OK);
@@ -128,24 +129,26 @@ TEST(CapiCost, HugeCorrectionsDoNotWrapTheWindow) {
   EXPECT_EQ(ptl_acquire_cost(lim, 1, 0, &r), PTL_EAGAIN);
   EXPECT_GE(stats_of(lim).current_window_cost, 10u);
 
-  Lim lim2 = create_limiter(make_cfg(10, 0, 30.0, 10));
+  Lim lim2 = make(make_cfg(10, 0, 30.0, 10));
   ASSERT_EQ(ptl_acquire_cost(lim2, 1, 0, &p), PTL_OK);
   ASSERT_EQ(ptl_release_cost(lim2, p, UINT64_MAX), PTL_OK);
   EXPECT_EQ(ptl_try_acquire(lim2, &r, nullptr), PTL_EAGAIN) << "UINT64_MAX + 1 wrapped to 0";
 }
 
-TEST(CapiCost, HugeLimitsDoNotOverflow) {
-  Lim lim = create_limiter(make_cfg(10, 0, 30.0, UINT64_MAX));
+TEST_P(Cost, HugeLimitsDoNotOverflow) {
+  // Up to the largest limit the backend holds exactly (UINT64_MAX; redis:// 2^53 - 1).
+  const uint64_t max = backend().max_limit;
+  Lim lim = make(make_cfg(10, 0, 30.0, max));
   ptl_permit p = 0, q = 0;
-  ASSERT_EQ(ptl_acquire_cost(lim, UINT64_MAX - 1, 0, &p), PTL_OK);
+  ASSERT_EQ(ptl_acquire_cost(lim, max - 1, 0, &p), PTL_OK) << ptl_last_error();
   EXPECT_EQ(ptl_acquire_cost(lim, 5, 0, &q), PTL_EAGAIN) << "cost sum overflowed past the max";
-  ASSERT_EQ(ptl_acquire_cost(lim, 1, 0, &q), PTL_OK) << "exactly UINT64_MAX fits";
+  ASSERT_EQ(ptl_acquire_cost(lim, 1, 0, &q), PTL_OK) << "exactly the max fits";
   EXPECT_EQ(ptl_release(lim, p), PTL_OK);
   EXPECT_EQ(ptl_release(lim, q), PTL_OK);
-  EXPECT_EQ(stats_of(lim).current_window_cost, UINT64_MAX);
+  EXPECT_EQ(stats_of(lim).current_window_cost, max);
 
-  Lim lim2 = create_limiter(make_cfg(UINT32_MAX, UINT64_MAX, 1.0));
-  ASSERT_EQ(ptl_acquire(lim2, 0, &p), PTL_OK);
+  Lim lim2 = make(make_cfg(UINT32_MAX, max, 1.0));
+  ASSERT_EQ(ptl_acquire(lim2, 0, &p), PTL_OK) << ptl_last_error();
   EXPECT_EQ(ptl_release(lim2, p), PTL_OK);
 }
 

@@ -52,19 +52,33 @@ inline void short_work(std::mt19937& rng) {
   }
 }
 
+// p if the acquire that answered rc granted it; 0 if it was refused the way a busy limiter
+// refuses (PTL_EAGAIN, PTL_ETIMEDOUT). Any other status fails the test: an acquire that
+// waits forever, say, must never fail.
+inline ptl_permit granted(int rc, ptl_permit p, const char* what, bool may_be_refused = true) {
+  if (rc == PTL_OK) return p;
+  if (may_be_refused && (rc == PTL_EAGAIN || rc == PTL_ETIMEDOUT)) return 0;
+  ADD_FAILURE() << what << ": " << ptl_status_name(rc) << ": " << ptl_last_error();
+  return 0;
+}
+
 // One acquire of cost 1 by a mix of the ways users acquire; returns the permit or 0.
 // Async grants are waited for by spinning on a flag (the callback runs elsewhere).
 inline ptl_permit acquire_some_way(ptl_limiter* lim, std::mt19937& rng, int64_t* t_before) {
   *t_before = mono_ns();
   ptl_permit p = 0;
+  int rc = PTL_OK;
   switch (rng() % 5) {
     case 0:
     case 1:
-      return ptl_acquire(lim, -1, &p) == PTL_OK ? p : 0;
+      rc = ptl_acquire(lim, -1, &p);
+      return granted(rc, p, "ptl_acquire(forever)", false);
     case 2:
-      return ptl_acquire(lim, static_cast<int64_t>(rng() % 2000000), &p) == PTL_OK ? p : 0;
+      rc = ptl_acquire(lim, static_cast<int64_t>(rng() % 2000000), &p);
+      return granted(rc, p, "ptl_acquire");
     case 3:
-      return ptl_try_acquire(lim, &p, nullptr) == PTL_OK ? p : 0;
+      rc = ptl_try_acquire(lim, &p, nullptr);
+      return granted(rc, p, "ptl_try_acquire");
     default: {
       struct Slot {
         std::atomic<int> status{1};
@@ -72,7 +86,7 @@ inline ptl_permit acquire_some_way(ptl_limiter* lim, std::mt19937& rng, int64_t*
       };
       auto slot = std::make_shared<Slot>();
       auto* keep = new std::shared_ptr<Slot>(slot);
-      int rc = ptl_acquire_async(
+      rc = ptl_acquire_async(
           lim, 1, static_cast<int64_t>(rng() % 3000000),
           [](void* u, int status, ptl_permit permit) {
             auto* k = static_cast<std::shared_ptr<Slot>*>(u);
@@ -83,11 +97,10 @@ inline ptl_permit acquire_some_way(ptl_limiter* lim, std::mt19937& rng, int64_t*
           keep, nullptr);
       if (rc != PTL_OK) {
         delete keep;
-        ADD_FAILURE() << "ptl_acquire_async: " << ptl_status_name(rc);
-        return 0;
+        return granted(rc, 0, "ptl_acquire_async", false);
       }
       while (slot->status.load() == 1) std::this_thread::yield();
-      return slot->status.load() == PTL_OK ? slot->permit.load() : 0;
+      return granted(slot->status.load(), slot->permit.load(), "ptl_acquire_async callback");
     }
   }
 }

@@ -1,27 +1,22 @@
-// ptl_penalize through the C ABI.
+// ptl_limiter_penalize on every backend: a 429 pauses every sharer, queued waiters too.
 #include <climits>
 
-#include "capi_util.hpp"
-#include "limiter_util.hpp"
+#include "conformance.hpp"
 
 namespace ptl_test {
 namespace {
 
-// ---- penalize --------------------------------------------------------------------------
+PTL_CONFORMANCE_SUITE(Penalize);
 
-TEST(CapiPenalize, BlocksEverySharer) {
-  Reg reg;
-  ptl_limiter_config cfg = make_cfg(4);
-  ASSERT_EQ(ptl_registry_register(reg, "p", &cfg, 0), PTL_OK);
-  Lim h1, h2;
-  ASSERT_EQ(ptl_registry_get(reg, "p", h1.out()), PTL_OK);
-  ASSERT_EQ(ptl_registry_get(reg, "p", h2.out()), PTL_OK);
+TEST_P(Penalize, BlocksEverySharer) {
+  Lim h1 = make(make_cfg(4), "p");
+  Lim h2 = get(peer(), "p");
   ptl_permit held = 0, p = 0;
   ASSERT_EQ(ptl_acquire(h2, 0, &held), PTL_OK);
 
   constexpr int64_t kPenalty = 300 * kMs;
   const int64_t t0 = mono_ns();
-  ASSERT_EQ(ptl_limiter_penalize(h1, kPenalty), PTL_OK);
+  ASSERT_EQ(ptl_limiter_penalize(h1, kPenalty), PTL_OK) << ptl_last_error();
   int64_t retry = 0;
   int rc = ptl_try_acquire(h2, &p, &retry);
   if (refused_before(h2, rc, p, t0 + kPenalty)) {
@@ -35,27 +30,31 @@ TEST(CapiPenalize, BlocksEverySharer) {
   refused_before(h2, rc, p, t0 + kPenalty);  // a release must not end the penalty
   ASSERT_EQ(ptl_acquire(h2, 20 * kSec, &p), PTL_OK);
   EXPECT_GE(mono_ns(), t0 + kPenalty) << "granted during the penalty";
-  EXPECT_EQ(ptl_release(h1, p), PTL_OK);
+  EXPECT_EQ(ptl_release(h2, p), PTL_OK);
   ASSERT_EQ(ptl_try_acquire(h1, &p, nullptr), PTL_OK);
   EXPECT_EQ(ptl_release(h1, p), PTL_OK);
 }
 
-TEST(CapiPenalize, HoldsBackAnAlreadyQueuedWaiter) {
-  Lim lim = create_limiter(make_cfg(1));
+TEST_P(Penalize, HoldsBackAnAlreadyQueuedWaiter) {
+  // The waiter queues through one registry, the penalty and the release come through
+  // another.
+  Lim h1 = make(make_cfg(1), "q");
+  Lim h2 = get(peer(), "q");
   ptl_permit held = 0;
-  ASSERT_EQ(ptl_acquire(lim, 0, &held), PTL_OK);
-  Holder waiter(lim);
-  ASSERT_TRUE(wait_waiting(lim, 1));
+  ASSERT_EQ(ptl_acquire(h2, 0, &held), PTL_OK);
+  Holder waiter(h1);
+  ASSERT_TRUE(wait_waiting(h1, 1));
+  constexpr int64_t kPenalty = 250 * kMs;
   const int64_t t0 = mono_ns();
-  ASSERT_EQ(ptl_limiter_penalize(lim, 200 * kMs), PTL_OK);
-  ASSERT_EQ(ptl_release(lim, held), PTL_OK);
+  ASSERT_EQ(ptl_limiter_penalize(h2, kPenalty), PTL_OK);
+  ASSERT_EQ(ptl_release(h2, held), PTL_OK);
   ASSERT_TRUE(waiter.wait_done());
   EXPECT_EQ(waiter.rc(), PTL_OK);
-  EXPECT_GE(waiter.t_after(), t0 + 200 * kMs) << "the queued waiter was granted during the penalty";
+  EXPECT_GE(waiter.t_after(), t0 + kPenalty) << "the queued waiter was granted during the penalty";
 }
 
-TEST(CapiPenalize, ShorterPenaltyDoesNotShortenALongerOne) {
-  Lim lim = create_limiter(make_cfg(2));
+TEST_P(Penalize, ShorterPenaltyDoesNotShortenALongerOne) {
+  Lim lim = make(make_cfg(2));
   const int64_t t0 = mono_ns();
   ASSERT_EQ(ptl_limiter_penalize(lim, 300 * kMs), PTL_OK);
   ASSERT_EQ(ptl_limiter_penalize(lim, 10 * kMs), PTL_OK);
@@ -68,8 +67,8 @@ TEST(CapiPenalize, ShorterPenaltyDoesNotShortenALongerOne) {
   EXPECT_EQ(ptl_release(lim, p), PTL_OK);
 }
 
-TEST(CapiPenalize, BadAndEdgeValues) {
-  Lim lim = create_limiter(make_cfg(2));
+TEST_P(Penalize, BadAndEdgeValues) {
+  Lim lim = make(make_cfg(2));
   EXPECT_EQ(ptl_limiter_penalize(lim, -1), PTL_EINVAL);
   EXPECT_STRNE(ptl_last_error(), "");
   EXPECT_EQ(ptl_limiter_penalize(lim, INT64_MIN), PTL_EINVAL);
@@ -80,9 +79,10 @@ TEST(CapiPenalize, BadAndEdgeValues) {
   ASSERT_EQ(ptl_try_acquire(lim, &p, nullptr), PTL_OK) << "a zero penalty blocked";
   EXPECT_EQ(ptl_release(lim, p), PTL_OK);
 
-  // A huge penalty must not overflow into the past.
-  Lim lim2 = create_limiter(make_cfg(2));
-  ASSERT_EQ(ptl_limiter_penalize(lim2, INT64_MAX), PTL_OK);
+  // A huge penalty must not overflow into the past, for any sharer.
+  Lim lim2 = make(make_cfg(2), "huge");
+  Lim lim2_peer = get(peer(), "huge");
+  ASSERT_EQ(ptl_limiter_penalize(lim2_peer, INT64_MAX), PTL_OK);
   int64_t retry = 0;
   EXPECT_EQ(ptl_try_acquire(lim2, &p, &retry), PTL_EAGAIN) << "INT64_MAX penalty overflowed";
   EXPECT_GT(retry, 0);

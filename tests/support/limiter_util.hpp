@@ -43,6 +43,20 @@ class Holder {
   std::thread t_;
 };
 
+// The limiter's free permit, taken: what comes next queues behind it (max_concurrent 1).
+inline ptl_permit take(ptl_limiter* lim) {
+  ptl_permit held = 0;
+  EXPECT_EQ(ptl_acquire(lim, 0, &held), PTL_OK) << ptl_last_error();
+  return held;
+}
+
+// One grant of cost 1, given back at once: it stays in the window.
+inline void one_grant(ptl_limiter* lim) {
+  ptl_permit p = 0;
+  ASSERT_EQ(ptl_acquire(lim, 0, &p), PTL_OK) << ptl_last_error();
+  ASSERT_EQ(ptl_release(lim, p), PTL_OK);
+}
+
 inline void expect_same_counts(const ptl_limiter_stats& a, const ptl_limiter_stats& b) {
   EXPECT_EQ(a.in_flight, b.in_flight);
   EXPECT_EQ(a.waiting, b.waiting);

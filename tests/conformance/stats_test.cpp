@@ -1,16 +1,24 @@
-// Limiter statistics through the C ABI: exact counts, window eviction, timeouts.
+// Limiter statistics on every backend: exact counts, configs, window eviction, and no
+// trace of timed-out acquires.
 #include <vector>
 
-#include "capi_util.hpp"
-#include "limiter_util.hpp"
+#include "conformance.hpp"
 
 namespace ptl_test {
 namespace {
 
-// ---- statistics ------------------------------------------------------------------------
+PTL_CONFORMANCE_SUITE(Stats);
 
-TEST(CapiStats, ExactCounts) {
-  Lim lim = create_limiter(make_cfg(2, 0, 1.0, 0));
+// Starts an async acquire whose callback stores its status in *st.
+int start_async(ptl_limiter* lim, int64_t timeout, std::atomic<int>* st, uint64_t* ticket) {
+  return ptl_acquire_async(
+      lim, 1, timeout,
+      [](void* u, int status, ptl_permit) { static_cast<std::atomic<int>*>(u)->store(status); }, st,
+      ticket);
+}
+
+TEST_P(Stats, ExactCounts) {
+  Lim lim = make(make_cfg(2, 0, 1.0, 0));
   ptl_limiter_stats s = stats_of(lim);
   EXPECT_EQ(s.config.max_concurrent, 2u);
   EXPECT_EQ(s.in_flight, 0u);
@@ -40,7 +48,7 @@ TEST(CapiStats, ExactCounts) {
 
   // acquire(0) that finds no room is counted once, as a rejection or a timeout.
   EXPECT_EQ(ptl_acquire(lim, 0, &c), PTL_EAGAIN);
-  ptl_limiter_stats s2 = stats_of(lim);
+  const ptl_limiter_stats s2 = stats_of(lim);
   EXPECT_EQ(s2.total_rejected + s2.total_timeouts, 4u);
 
   // Two sync timeouts and one async timeout.
@@ -48,12 +56,7 @@ TEST(CapiStats, ExactCounts) {
   EXPECT_EQ(ptl_acquire_cost(lim, 1, 5 * kMs, &c), PTL_ETIMEDOUT);
   std::atomic<int> st{1};
   uint64_t ticket = 0;
-  ASSERT_EQ(
-      ptl_acquire_async(
-          lim, 1, 5 * kMs,
-          [](void* u, int status, ptl_permit) { static_cast<std::atomic<int>*>(u)->store(status); },
-          &st, &ticket),
-      PTL_OK);
+  ASSERT_EQ(start_async(lim, 5 * kMs, &st, &ticket), PTL_OK);
   ASSERT_TRUE(wait_until([&] { return st.load() != 1; }));
   EXPECT_EQ(st.load(), PTL_ETIMEDOUT);
   s = stats_of(lim);
@@ -63,12 +66,7 @@ TEST(CapiStats, ExactCounts) {
 
   // One cancelled async acquire.
   st = 1;
-  ASSERT_EQ(
-      ptl_acquire_async(
-          lim, 1, -1,
-          [](void* u, int status, ptl_permit) { static_cast<std::atomic<int>*>(u)->store(status); },
-          &st, &ticket),
-      PTL_OK);
+  ASSERT_EQ(start_async(lim, -1, &st, &ticket), PTL_OK);
   EXPECT_EQ(stats_of(lim).waiting, 1u);
   ASSERT_EQ(ptl_cancel(lim, ticket), PTL_OK);
   EXPECT_EQ(st.load(), PTL_ECANCELED);
@@ -104,8 +102,38 @@ TEST(CapiStats, ExactCounts) {
   EXPECT_EQ(stats_of(lim).in_flight, 0u);
 }
 
-TEST(CapiStats, WindowCountIsEvictedAtTheTimeOfTheCall) {
-  Lim lim = create_limiter(make_cfg(10, 5, 0.2, 50));
+TEST_P(Stats, ConfigAndCountsByHandleAndByName) {
+  Lim lim = make(make_cfg(4, 10, 2.5, 100), "st");
+  ptl_limiter_stats s = reg_stats(reg(), "st");
+  EXPECT_EQ(s.struct_size, sizeof s);
+  EXPECT_EQ(s.config.struct_size, sizeof(ptl_limiter_config));
+  for (const ptl_limiter_stats& x : {s, stats_of(lim), reg_stats(peer(), "st")}) {
+    EXPECT_EQ(x.config.max_concurrent, 4u);
+    EXPECT_EQ(x.config.max_per_window, 10u);
+    EXPECT_EQ(x.config.window_seconds, 2.5);
+    EXPECT_EQ(x.config.max_cost_per_window, 100u);
+    EXPECT_EQ(x.in_flight, 0u);
+    EXPECT_EQ(x.total_acquired, 0u);
+  }
+  ptl_permit p = 0, q = 0;
+  ASSERT_EQ(ptl_acquire_cost(lim, 7, 0, &p), PTL_OK);
+  ASSERT_EQ(ptl_acquire(lim, -1, &q), PTL_OK);
+  s = reg_stats(reg(), "st");
+  EXPECT_EQ(s.in_flight, 2u);
+  EXPECT_EQ(s.waiting, 0u);
+  EXPECT_EQ(s.current_window_count, 2u);
+  EXPECT_EQ(s.current_window_cost, 8u);
+  EXPECT_EQ(s.total_acquired, 2u);
+  EXPECT_EQ(ptl_release(lim, p), PTL_OK);
+  EXPECT_EQ(ptl_release(lim, q), PTL_OK);
+  s = reg_stats(peer(), "st");  // the same limiter through another registry
+  EXPECT_EQ(s.in_flight, 0u);
+  EXPECT_EQ(s.current_window_count, 2u);
+  EXPECT_EQ(s.total_acquired, 2u);
+}
+
+TEST_P(Stats, WindowCountIsEvictedAtTheTimeOfTheCall) {
+  Lim lim = make(make_cfg(10, 5, 0.2, 50));
   ptl_permit p = 0;
   const int64_t t0 = mono_ns();
   for (int i = 0; i < 3; ++i) {
@@ -124,8 +152,8 @@ TEST(CapiStats, WindowCountIsEvictedAtTheTimeOfTheCall) {
   EXPECT_EQ(s.total_acquired, 3u);
 }
 
-TEST(CapiStats, TimedOutAcquireLeavesNoTraceInTheWindow) {
-  Lim lim = create_limiter(make_cfg(10, 2, 0.2));
+TEST_P(Stats, TimedOutAcquireLeavesNoTraceInTheWindow) {
+  Lim lim = make(make_cfg(10, 2, 0.2));
   ptl_permit p = 0;
   const int64_t t0 = mono_ns();
   for (int i = 0; i < 2; ++i) {

@@ -1,19 +1,20 @@
-// Design section 4 under real threads: no trace of timeouts and cancels, and live
-// reconfiguration under load.
+// Design section 4 under real threads, on every backend: no trace of timeouts and
+// cancels, and live reconfiguration under load.
 #include <mutex>
 #include <random>
 #include <vector>
 
-#include "capi_util.hpp"
+#include "conformance.hpp"
 #include "guarantees_util.hpp"
 
 namespace ptl_test {
 namespace {
 
+PTL_CONFORMANCE_SUITE(UnderLoad);
+
 // ---- no trace of timeouts and cancels --------------------------------------------------
 
-void storm(const ptl_limiter_config& cfg, double window_s) {
-  Lim lim = create_limiter(cfg);
+void storm(ptl_limiter* lim, const ptl_limiter_config& cfg, double window_s) {
   GrantObserver obs(1 << 16);
   std::atomic<uint64_t> oks{0}, timeouts{0}, cancels{0}, agains{0}, started_async{0};
   struct AsyncReq {
@@ -115,22 +116,24 @@ void storm(const ptl_limiter_config& cfg, double window_s) {
   for (auto p : ps) EXPECT_EQ(ptl_release(lim, p), PTL_OK);
 }
 
-TEST(Guarantee, TimeoutAndCancelStormLeavesNoTrace) {
-  storm(make_cfg(3), 0.0);
+TEST_P(UnderLoad, TimeoutAndCancelStormLeavesNoTrace) {
+  const ptl_limiter_config cfg = make_cfg(3);
+  storm(make(cfg), cfg, 0.0);
 }
 
-TEST(Guarantee, TimeoutAndCancelStormLeavesNoTraceWithWindow) {
-  storm(make_cfg(3, 2000, 0.1), 0.1);
+TEST_P(UnderLoad, TimeoutAndCancelStormLeavesNoTraceWithWindow) {
+  const ptl_limiter_config cfg = make_cfg(3, 2000, 0.1);
+  storm(make(cfg), cfg, 0.1);
 }
 
 // ---- live reconfiguration --------------------------------------------------------------
 
-TEST(Guarantee, ReconfigureUnderLoadNeverExceedsTheLimitInForce) {
+TEST_P(UnderLoad, ReconfigureNeverExceedsTheLimitInForce) {
   // The limit in force is a step function of time; while a reconfigure call runs, the
   // larger of old and new applies. For a grant whose acquire started at t_before and
   // whose in-flight sample was taken before t_sampled, a correct limiter keeps the
   // observed in-flight count at most the largest limit in force over that interval.
-  Lim lim = create_limiter(make_cfg(3));
+  Lim lim = make(make_cfg(3));
   GrantObserver obs(1 << 16);
   struct Step {
     int64_t from;

@@ -1,56 +1,71 @@
-// acquire and try_acquire through the C ABI: permits, timeouts, retry_after, queue order;
-// limiter handles.
+// acquire and try_acquire on every backend: permits, timeouts, retry_after, sharing between
+// registries, and the queue that try_acquire must not jump.
 #include <climits>
 #include <vector>
 
-#include "capi_util.hpp"
-#include "limiter_util.hpp"
+#include "conformance.hpp"
 
 namespace ptl_test {
 namespace {
 
-// ---- acquire / try_acquire -------------------------------------------------------------
+PTL_CONFORMANCE_SUITE(Acquire);
+PTL_CONFORMANCE_SUITE(TryAcquire);
 
-TEST(CapiAcquire, PermitsAreNonZeroAndDistinct) {
-  Lim lim = create_limiter(make_cfg(64));
+TEST_P(Acquire, PermitsAreNonZeroDistinctAndOfTheBackend) {
+  Lim lim = make(make_cfg(64));
   std::vector<ptl_permit> ps(64);
   for (auto& p : ps) {
-    ASSERT_EQ(ptl_acquire(lim, 0, &p), PTL_OK);
+    ASSERT_EQ(ptl_acquire(lim, 0, &p), PTL_OK) << ptl_last_error();
     EXPECT_NE(p, 0u);
+    EXPECT_TRUE(backend().own_permit(p)) << std::hex << p;
   }
   std::vector<ptl_permit> sorted = ps;
   std::sort(sorted.begin(), sorted.end());
   EXPECT_EQ(std::unique(sorted.begin(), sorted.end()), sorted.end());
   EXPECT_EQ(stats_of(lim).in_flight, 64u);
+  ptl_permit extra = 0;
+  EXPECT_EQ(ptl_try_acquire(lim, &extra, nullptr), PTL_EAGAIN);
   for (auto p : ps) EXPECT_EQ(ptl_release(lim, p), PTL_OK);
-  EXPECT_EQ(stats_of(lim).in_flight, 0u);
+  const ptl_limiter_stats s = stats_of(lim);
+  EXPECT_EQ(s.in_flight, 0u);
+  EXPECT_EQ(s.total_acquired, 64u);
+  EXPECT_EQ(s.total_rejected, 1u);
 }
 
-TEST(CapiAcquire, TimeoutZeroIsEagainPositiveIsEtimedout) {
-  Lim lim = create_limiter(make_cfg(1));
-  ptl_permit p = 0, q = 0;
-  ASSERT_EQ(ptl_acquire(lim, 0, &p), PTL_OK);
-  EXPECT_EQ(ptl_acquire(lim, 0, &q), PTL_EAGAIN);
-  EXPECT_EQ(ptl_acquire_cost(lim, 1, 0, &q), PTL_EAGAIN);
-  EXPECT_EQ(ptl_acquire(lim, 1, &q), PTL_ETIMEDOUT);
-  const int64_t t0 = mono_ns();
-  EXPECT_EQ(ptl_acquire(lim, 30 * kMs, &q), PTL_ETIMEDOUT);
-  EXPECT_GE(mono_ns() - t0, 30 * kMs) << "timed out early";
-  ptl_limiter_stats s = stats_of(lim);
-  EXPECT_EQ(s.in_flight, 1u);
-  EXPECT_EQ(s.waiting, 0u);
-  EXPECT_EQ(ptl_release(lim, p), PTL_OK);
-  ASSERT_EQ(ptl_acquire(lim, 0, &q), PTL_OK);
-  EXPECT_EQ(ptl_release(lim, q), PTL_OK);
+TEST_P(Acquire, TimeoutZeroIsEagainPositiveIsEtimedout) {
+  // Blocked by concurrency, with and without a window: refusals leave no trace (no permit,
+  // no place in line, no window entry).
+  for (uint64_t per_window : {uint64_t{0}, uint64_t{100}}) {
+    SCOPED_TRACE(per_window);
+    Lim lim = make(make_cfg(1, per_window, 60.0));
+    ptl_permit p = 0, q = 0;
+    ASSERT_EQ(ptl_acquire(lim, 0, &p), PTL_OK);
+    EXPECT_EQ(ptl_acquire(lim, 0, &q), PTL_EAGAIN);
+    EXPECT_EQ(ptl_acquire_cost(lim, 1, 0, &q), PTL_EAGAIN);
+    EXPECT_EQ(ptl_acquire(lim, 1, &q), PTL_ETIMEDOUT) << ptl_last_error();
+    const int64_t t0 = mono_ns();
+    EXPECT_EQ(ptl_acquire(lim, 30 * kMs, &q), PTL_ETIMEDOUT) << ptl_last_error();
+    EXPECT_GE(mono_ns() - t0, 30 * kMs) << "timed out early";
+    const ptl_limiter_stats s = stats_of(lim);
+    EXPECT_EQ(s.in_flight, 1u);
+    EXPECT_EQ(s.waiting, 0u);
+    EXPECT_EQ(s.current_window_count, per_window ? 1u : 0u) << "a refusal took a window entry";
+    // Each refusal counted once; the two positive timeouts as timeouts.
+    EXPECT_EQ(s.total_rejected + s.total_timeouts, 4u);
+    EXPECT_GE(s.total_timeouts, 2u);
+    EXPECT_EQ(ptl_release(lim, p), PTL_OK);
+    ASSERT_EQ(ptl_acquire(lim, 0, &q), PTL_OK);
+    EXPECT_EQ(ptl_release(lim, q), PTL_OK);
+  }
 }
 
-TEST(CapiAcquire, HugeAndNegativeTimeoutsWaitForever) {
+TEST_P(Acquire, HugeAndNegativeTimeoutsWaitForever) {
   // INT64_MAX must not overflow a deadline into the past; any negative value is forever.
   for (int64_t timeout : {INT64_MAX, INT64_MAX - 1, int64_t{-1}, int64_t{-12345}, INT64_MIN})
     for (uint64_t per_window : {uint64_t{0}, uint64_t{100}}) {
       SCOPED_TRACE(timeout);
       SCOPED_TRACE(per_window);
-      Lim lim = create_limiter(make_cfg(1, per_window, 10.0));
+      Lim lim = make(make_cfg(1, per_window, 10.0));
       ptl_permit p = 0, q = 0;
       ASSERT_EQ(ptl_acquire(lim, timeout, &p), PTL_OK);  // free: immediate
       std::atomic<int> rc{1};
@@ -65,9 +80,61 @@ TEST(CapiAcquire, HugeAndNegativeTimeoutsWaitForever) {
     }
 }
 
-TEST(CapiTryAcquire, RetryAfterIsMinusOneWhenOnlyConcurrencyIsExhausted) {
+TEST_P(Acquire, ConcurrencyLimitIsSharedBetweenRegistries) {
+  Lim la = make(make_cfg(2), "conc");
+  EXPECT_EQ(ptl_registry_exists(peer(), "conc"), 1);
+  Lim lb = get(peer(), "conc");
+  ptl_permit p1 = 0, p2 = 0, p3 = 0;
+  ASSERT_EQ(ptl_acquire(la, -1, &p1), PTL_OK) << ptl_last_error();
+  ASSERT_EQ(ptl_acquire(lb, -1, &p2), PTL_OK) << ptl_last_error();
+  int64_t retry = 0;
+  EXPECT_EQ(ptl_try_acquire(lb, &p3, &retry), PTL_EAGAIN);
+  EXPECT_EQ(retry, -1) << "only a release can free a permit";
+  EXPECT_EQ(ptl_acquire(la, 0, &p3), PTL_EAGAIN);
+  EXPECT_EQ(stats_of(la).in_flight, 2u);
+  ASSERT_EQ(ptl_release(la, p1), PTL_OK) << ptl_last_error();
+  ASSERT_EQ(ptl_try_acquire(lb, &p3, nullptr), PTL_OK) << ptl_last_error();
+  if (backend().release_anywhere) {
+    EXPECT_EQ(ptl_release(la, p2), PTL_OK) << "any handle of the limiter releases its permits";
+  } else {
+    EXPECT_EQ(ptl_release(la, p2), PTL_EINVAL) << "released a permit of another registry";
+    EXPECT_EQ(stats_of(la).in_flight, 2u);
+    EXPECT_EQ(ptl_release(lb, p2), PTL_OK);
+  }
+  EXPECT_EQ(ptl_release(lb, p3), PTL_OK);
+  EXPECT_EQ(stats_of(la).in_flight, 0u);
+  EXPECT_EQ(stats_of(lb).total_acquired, 3u);
+}
+
+TEST_P(Acquire, ReleaseWakesAWaiterOfAnotherRegistry) {
+  Lim la = make(make_cfg(1), "wake");
+  Lim lb = get(peer(), "wake");
+  ptl_permit held = 0;
+  ASSERT_EQ(ptl_acquire(la, -1, &held), PTL_OK);
+  std::atomic<int64_t> granted_at{0};
+  std::atomic<int> rc{1};
+  std::thread waiter([&] {
+    ptl_permit p = 0;
+    rc = ptl_acquire(lb, 60 * kSec, &p);
+    granted_at = mono_ns();
+    if (rc == PTL_OK) {
+      EXPECT_EQ(ptl_release(lb, p), PTL_OK);
+    }
+  });
+  ASSERT_TRUE(wait_waiting(la, 1));
+  sleep_ns(50 * kMs);
+  EXPECT_EQ(granted_at.load(), 0) << "granted while the permit was held";
+  const int64_t released = mono_ns();
+  ASSERT_EQ(ptl_release(la, held), PTL_OK);
+  waiter.join();
+  EXPECT_EQ(rc.load(), PTL_OK) << ptl_status_name(rc.load());
+  // Woken by the release, not by a poll or its timeout: far inside the 60 s it may wait.
+  EXPECT_LT(granted_at.load() - released, 10 * kSec);
+}
+
+TEST_P(TryAcquire, RetryAfterIsMinusOneWhenOnlyConcurrencyIsExhausted) {
   for (uint64_t per_window : {uint64_t{0}, uint64_t{100}}) {
-    Lim lim = create_limiter(make_cfg(1, per_window, 10.0));
+    Lim lim = make(make_cfg(1, per_window, 10.0));
     ptl_permit p = 0, q = 0;
     ASSERT_EQ(ptl_try_acquire(lim, &p, nullptr), PTL_OK);
     int64_t retry = 12345;
@@ -80,9 +147,9 @@ TEST(CapiTryAcquire, RetryAfterIsMinusOneWhenOnlyConcurrencyIsExhausted) {
   }
 }
 
-TEST(CapiTryAcquire, RetryAfterIsTheTimeUntilTheWindowAllows) {
+TEST_P(TryAcquire, RetryAfterIsTheTimeUntilTheWindowAllows) {
   constexpr int64_t kWindow = 300 * kMs;
-  Lim lim = create_limiter(make_cfg(10, 2, 0.3));
+  Lim lim = make(make_cfg(10, 2, 0.3));
   const int64_t a0 = mono_ns();
   ptl_permit p = 0;
   ASSERT_EQ(ptl_try_acquire(lim, &p, nullptr), PTL_OK);
@@ -111,15 +178,15 @@ TEST(CapiTryAcquire, RetryAfterIsTheTimeUntilTheWindowAllows) {
   // ... and room at that time.
   sleep_ns(c1 + retry - mono_ns() + 1);
   int64_t retry2 = 0;
-  int rc = ptl_try_acquire(lim, &p, &retry2);
+  const int rc = ptl_try_acquire(lim, &p, &retry2);
   EXPECT_EQ(rc, PTL_OK) << "no room " << retry << " ns after; now retry_after " << retry2;
   if (rc == PTL_OK) {
     EXPECT_EQ(ptl_release(lim, p), PTL_OK);
   }
 }
 
-TEST(CapiTryAcquire, RetryAfterForCost) {
-  Lim lim = create_limiter(make_cfg(10, 0, 0.3, 10));
+TEST_P(TryAcquire, RetryAfterForCost) {
+  Lim lim = make(make_cfg(10, 0, 0.3, 10));
   ptl_permit p = 0;
   const int64_t t0 = mono_ns();
   ASSERT_EQ(ptl_acquire_cost(lim, 9, 0, &p), PTL_OK);
@@ -135,8 +202,8 @@ TEST(CapiTryAcquire, RetryAfterForCost) {
   }
 }
 
-TEST(CapiTryAcquire, HandsFreedPermitToTheQueuedWaiterNotToTryAcquire) {
-  Lim lim = create_limiter(make_cfg(1));
+TEST_P(TryAcquire, HandsFreedPermitToTheQueuedWaiterNotToTryAcquire) {
+  Lim lim = make(make_cfg(1));
   ptl_permit p = 0, q = 0;
   ASSERT_EQ(ptl_acquire(lim, 0, &p), PTL_OK);
   Holder waiter(lim);
@@ -153,11 +220,11 @@ TEST(CapiTryAcquire, HandsFreedPermitToTheQueuedWaiterNotToTryAcquire) {
   EXPECT_EQ(ptl_release(lim, q), PTL_OK);
 }
 
-TEST(CapiTryAcquire, DoesNotJumpAQueuedCostlyWaiter) {
+TEST_P(TryAcquire, DoesNotJumpAQueuedCostlyWaiter) {
   // 10 units per 0.4 s. 8 units taken; a waiter wants 5 (must wait for the window);
   // a cost-1 request would fit now but must not pass the queued waiter.
   constexpr int64_t kWindow = 400 * kMs;
-  Lim lim = create_limiter(make_cfg(10, 0, 0.4, 10));
+  Lim lim = make(make_cfg(10, 0, 0.4, 10));
   const int64_t t8 = mono_ns();
   ptl_permit p = 0, q = 0;
   ASSERT_EQ(ptl_acquire_cost(lim, 8, 0, &p), PTL_OK);
@@ -182,31 +249,6 @@ TEST(CapiTryAcquire, DoesNotJumpAQueuedCostlyWaiter) {
   // Neither could be granted before the 8 units left the window.
   EXPECT_GE(big.t_after(), t8 + kWindow);
   EXPECT_GE(small.t_after(), t8 + kWindow) << "the small waiter passed the big one";
-}
-// ---- limiter handles ----------------------------------------------------------------
-
-TEST(CapiLimiter, RefAndUnref) {
-  ptl_limiter* raw = nullptr;
-  ptl_limiter_config cfg = make_cfg(1);
-  ASSERT_EQ(ptl_limiter_create(&cfg, &raw), PTL_OK);
-  ptl_limiter_ref(raw);
-  ptl_limiter_ref(raw);
-  ptl_limiter_unref(raw);
-  ptl_limiter_unref(raw);
-  ptl_permit p = 0;
-  ASSERT_EQ(ptl_acquire(raw, 0, &p), PTL_OK) << "freed before the last unref";
-  EXPECT_EQ(ptl_release(raw, p), PTL_OK);
-  ptl_limiter_unref(raw);  // the last one: ASan reports a leak otherwise
-}
-
-TEST(CapiLimiter, CreatedLimitersArePrivate) {
-  Lim a = create_limiter(make_cfg(1));
-  Lim b = create_limiter(make_cfg(1));
-  ptl_permit p = 0, q = 0;
-  ASSERT_EQ(ptl_acquire(a, 0, &p), PTL_OK);
-  EXPECT_EQ(ptl_acquire(b, 0, &q), PTL_OK);
-  EXPECT_EQ(ptl_release(a, p), PTL_OK);
-  EXPECT_EQ(ptl_release(b, q), PTL_OK);
 }
 
 }  // namespace

@@ -1,32 +1,36 @@
-// Design section 4 under real threads: FIFO grant order and no starvation.
+// Design section 4 under real threads, on every backend: FIFO grant order across the
+// registries that share a limiter, and no starvation.
 #include <vector>
 
-#include "capi_util.hpp"
+#include "conformance.hpp"
 #include "guarantees_util.hpp"
 
 namespace ptl_test {
 namespace {
 
+PTL_CONFORMANCE_SUITE(Fairness);
+
 // ---- FIFO ------------------------------------------------------------------------------
 
-// Starts waiter k only when waiters 0..k-1 are seen queued; each records its tag while
-// holding the permit (max_concurrent 1, so recording order is grant order).
-void fifo_run(const ptl_limiter_config& cfg, int n, bool use_cost) {
-  Lim lim = create_limiter(cfg);
+// Starts waiter k only when waiters 0..k-1 are seen queued, through `lim` and a handle of
+// another registry in turn; each records its tag while holding the permit
+// (max_concurrent 1, so recording order is grant order).
+void fifo_run(ptl_limiter* lim, ptl_limiter* other_handle, int n, bool use_cost) {
   GrantObserver obs(64);
   ptl_permit held = 0;
   ASSERT_EQ(ptl_acquire(lim, 0, &held), PTL_OK);
   std::vector<std::thread> ts;
   for (int k = 0; k < n; ++k) {
-    ts.emplace_back([&, k] {
+    ptl_limiter* h = k % 2 ? other_handle : lim;
+    ts.emplace_back([&, h, k] {
       int64_t t0 = mono_ns();
       ptl_permit p = 0;
-      int rc = use_cost ? ptl_acquire_cost(lim, 1 + static_cast<uint64_t>(k % 3), 30 * kSec, &p)
-                        : ptl_acquire(lim, 30 * kSec, &p);
+      int rc = use_cost ? ptl_acquire_cost(h, 1 + static_cast<uint64_t>(k % 3), 30 * kSec, &p)
+                        : ptl_acquire(h, 30 * kSec, &p);
       ASSERT_EQ(rc, PTL_OK);
       obs.on_grant(t0, 1, k);
       obs.on_release();
-      EXPECT_EQ(ptl_release(lim, p), PTL_OK);
+      EXPECT_EQ(ptl_release(h, p), PTL_OK);
     });
     ASSERT_TRUE(wait_waiting(lim, static_cast<uint32_t>(k + 1))) << "waiter " << k;
   }
@@ -38,24 +42,27 @@ void fifo_run(const ptl_limiter_config& cfg, int n, bool use_cost) {
   EXPECT_EQ(stats_of(lim).in_flight, 0u);
 }
 
-TEST(Guarantee, FifoByConcurrency) {
-  fifo_run(make_cfg(1), 12, false);
+TEST_P(Fairness, FifoByConcurrency) {
+  Lim lim = make(make_cfg(1), "f");
+  fifo_run(lim, get(peer(), "f"), 12, false);
 }
 
-TEST(Guarantee, FifoByConcurrencyAndWindow) {
-  fifo_run(make_cfg(1, 1, 0.02), 8, false);
+TEST_P(Fairness, FifoByConcurrencyAndWindow) {
+  Lim lim = make(make_cfg(1, 1, 0.02), "f");
+  fifo_run(lim, get(peer(), "f"), 8, false);
 }
 
-TEST(Guarantee, FifoWithCosts) {
-  fifo_run(make_cfg(1, 0, 0.02, 3), 8, true);
+TEST_P(Fairness, FifoWithCosts) {
+  Lim lim = make(make_cfg(1, 0, 0.02, 3), "f");
+  fifo_run(lim, get(peer(), "f"), 8, true);
 }
 
-TEST(Guarantee, FifoByWindowAlone) {
+TEST_P(Fairness, FifoByWindowAlone) {
   // Plenty of concurrency, 1 grant per window. The window is first 30 s long so the
   // waiters queue in a known order without time pressure; then it is cut to 40 ms and
   // they must come out 40 ms apart, in arrival order.
   constexpr int64_t kWindow = 40 * kMs;
-  Lim lim = create_limiter(make_cfg(100, 1, 30.0));
+  Lim lim = make(make_cfg(100, 1, 30.0));
   GrantObserver obs(64);
   ptl_permit p = 0;
   const int64_t t0 = mono_ns();
@@ -90,9 +97,9 @@ TEST(Guarantee, FifoByWindowAlone) {
 
 // ---- liveness --------------------------------------------------------------------------
 
-TEST(Guarantee, NobodyStarves) {
+TEST_P(Fairness, NobodyStarves) {
   constexpr int kThreads = 12, kEach = 40;
-  Lim lim = create_limiter(make_cfg(2, 100, 0.1));  // 480 grants at <= 1000/s
+  Lim lim = make(make_cfg(2, 100, 0.1));  // 480 grants at <= 1000/s
   std::vector<int> done(kThreads, 0);
   run_or_die("12 threads x 40 acquires", [&] {
     std::vector<std::thread> ts;

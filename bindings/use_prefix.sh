@@ -1,0 +1,21 @@
+# Sourced by the bindings' test scripts: `use_prefix PREFIX` finds the library installed
+# under PREFIX (cmake --install BUILD --prefix PREFIX; lib/, lib64/ or lib/<triplet>/) and
+# exports PKG_CONFIG_PATH (build scripts and cgo link through pkg-config) and
+# LD_LIBRARY_PATH (test binaries load the library). Exits 2 with a message otherwise.
+use_prefix() {
+  if [[ $# -ne 1 || ! -d "$1" ]]; then
+    echo "usage: $0 PREFIX   (an installed prefix of pocketflow-throttled)" >&2
+    exit 2
+  fi
+  local prefix libdir= d
+  prefix=$(cd "$1" && pwd)
+  for d in "$prefix/lib" "$prefix/lib64" "$prefix"/lib/*-linux-gnu; do
+    if [[ -e "$d/libpocketflow_throttled.so" ]]; then libdir=$d; break; fi
+  done
+  if [[ -z "$libdir" ]]; then
+    echo "$0: no libpocketflow_throttled.so under $prefix/lib*" >&2
+    exit 2
+  fi
+  export PKG_CONFIG_PATH="$libdir/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+  export LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+}
