@@ -107,6 +107,11 @@ Status RedisLimiter::admit_open(Permit* out) {
   return Status::kOk;
 }
 
+bool RedisLimiter::answered(const WaiterPtr& w) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return w->state == Waiter::State::kDone;
+}
+
 bool RedisLimiter::unregister(const WaiterPtr& w) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (w->state != Waiter::State::kStarting) return false;
@@ -132,6 +137,7 @@ Status RedisLimiter::start(uint64_t cost, const WaiterPtr& w, Permit* out, Nanos
     if (w && !unregister(w)) return Status::kAgain;
     throw;
   }
+  if (w && answered(w)) return Status::kAgain;  // a notice came first; wait() reports it
   const ReplyView v = r.view();
   if (v.is_integer()) {  // granted: the grant id
     const int64_t grant = v.integer();

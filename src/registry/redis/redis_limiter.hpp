@@ -109,6 +109,8 @@ class RedisLimiter final : public Limiter {
   // kTimedOut: the waiter's time was over before it could wait, and its last try failed.
   // Throws only when the waiter (if any) was taken back, so no callback has run.
   Status start(uint64_t cost, const WaiterPtr& w, Permit* out, Nanos* retry_after_ns);
+  // True once a notice (grant, removal) has finished `w` while its acquire was still out.
+  bool answered(const WaiterPtr& w);
   bool unregister(const WaiterPtr& w);
   void queued(const WaiterPtr& w, int64_t wake_us);
   Permit add_permit_locked(int64_t grant, std::string ticket = {});

@@ -230,8 +230,12 @@ void RedisLimiter::on_granted(const std::string& ticket, int64_t grant) {
 
 void RedisLimiter::fail_all_locked(Status status, const std::string& why, Done& done) {
   std::vector<WaiterPtr> queued;
+  // Starting waiters too: their acquire may have reached the server before the removal,
+  // and its reply may come after this notice; start() then sees them answered.
   for (const auto& [ticket, w] : waiting_) {
-    if (w->state == Waiter::State::kQueued) queued.push_back(w);
+    if (w->state == Waiter::State::kQueued || w->state == Waiter::State::kStarting) {
+      queued.push_back(w);
+    }
   }
   for (const WaiterPtr& w : queued) finish_locked(w, status, 0, why, done);
 }
