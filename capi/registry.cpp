@@ -145,4 +145,15 @@ int ptl_registry_stats(ptl_registry* reg, const char* name, ptl_limiter_stats* o
   });
 }
 
+int ptl_registry_destroy(const char* uri, uint32_t flags) {
+  return guarded("ptl_registry_destroy", [&] {
+    require(uri, "uri");
+    if ((flags & ~PTL_FORCE) != 0) {
+      core::fail(core::Status::kInvalid, "unknown flags " + std::to_string(flags));
+    }
+    core::Registry::destroy(uri, (flags & PTL_FORCE) != 0);
+    return PTL_OK;
+  });
+}
+
 }  // extern "C"

@@ -76,6 +76,37 @@ func TestDefaultRegistryIsShared(t *testing.T) {
 	}
 }
 
+// C would see "a\x00b" end at the NUL ("a"): every call refuses it before reaching C.
+func TestNulByteIsInvalidInEveryNameAndURI(t *testing.T) {
+	reg, _ := ptl.Open("local:")
+	defer reg.Close()
+	if err := reg.Register("a", ptl.DefaultConfig()); err != nil {
+		t.Fatal(err)
+	}
+	const bad = "a\x00b"
+	calls := map[string]func() error{
+		"Register": func() error { return reg.Register(bad, ptl.DefaultConfig()) },
+		"Replace":  func() error { return reg.Replace(bad, ptl.DefaultConfig()) },
+		"Get":      func() error { _, err := reg.Get(bad); return err },
+		"GetOrCreate": func() error {
+			_, err := reg.GetOrCreate(bad, ptl.DefaultConfig())
+			return err
+		},
+		"Exists": func() error { _, err := reg.Exists(bad); return err },
+		"Remove": func() error { return reg.Remove(bad) },
+		"Stats":  func() error { _, err := reg.Stats(bad); return err },
+		"Open":   func() error { _, err := ptl.Open("local:\x00x"); return err },
+	}
+	for name, call := range calls {
+		if err := call(); !errors.Is(err, ptl.ErrInvalid) || !strings.Contains(err.Error(), "NUL") {
+			t.Fatalf("%s(%q) = %v, want ErrInvalid naming the NUL byte", name, bad, err)
+		}
+	}
+	if list, _ := reg.List(); len(list) != 1 || list[0].Name != "a" {
+		t.Fatalf("List = %+v, want only a", list)
+	}
+}
+
 func TestErrors(t *testing.T) {
 	reg, _ := ptl.Open("local:")
 	defer reg.Close()

@@ -123,8 +123,10 @@ typedef struct ptl_limiter_stats {
 #define PTL_REPLACE 1u /* ptl_registry_register: reconfigure an existing limiter in place */
 
 /* Opens a registry. "local:" makes a new private in-process registry, independent of
- * the default one. "shm://NAME" and "redis://HOST:PORT" select the shared backends.
- * Unknown schemes are PTL_EINVAL; an unreachable server is PTL_EBACKEND. */
+ * the default one. "shm://NAME" and "redis://HOST:PORT" select the shared backends
+ * ("shm://NAME?create=0" opens only an existing segment, else PTL_ENOTFOUND). Unknown
+ * schemes and bad, unknown or repeated parameters are PTL_EINVAL; an unreachable server
+ * is PTL_EBACKEND. */
 PTL_API int ptl_registry_open(const char* uri, ptl_registry** out);
 
 /* Closes a registry opened with ptl_registry_open. Limiter handles obtained from it stay
@@ -162,6 +164,14 @@ PTL_API int ptl_registry_list(ptl_registry* reg, ptl_list_fn fn, void* user);
 
 /* Fills *out (caller sets out->struct_size) with the statistics of limiter `name`. */
 PTL_API int ptl_registry_stats(ptl_registry* reg, const char* name, ptl_limiter_stats* out);
+
+#define PTL_FORCE 1u /* ptl_registry_destroy: even while other processes are attached */
+
+/* Deletes a registry's shared state (ABI 0.2). "shm://NAME": unlinks the segment file;
+ * PTL_ENOTFOUND if absent; PTL_EAGAIN (the message says how many) while a process other
+ * than the caller is attached, unless PTL_FORCE (those stay on the old segment). local: and
+ * redis:// are PTL_EINVAL: they have no segment (ptl_registry_reset removes limiters). */
+PTL_API int ptl_registry_destroy(const char* uri, uint32_t flags);
 
 /* ---- limiters -------------------------------------------------------------------- */
 

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "registry/local/local_registry.hpp"
+#include "registry/shm/destroy.hpp"
 #include "registry/shm/shm_registry.hpp"
 #ifdef PTL_WITH_REDIS
 #include "registry/redis/redis_registry.hpp"
@@ -23,6 +24,27 @@ std::unique_ptr<Registry> Registry::open(std::string_view uri) {
 #endif
   }
   if (uri.starts_with("shm://")) return shm::open_shm_registry(uri);
+  if (uri.starts_with("local:")) {
+    fail(Status::kInvalid, "registry URI '" + shown + "': local: takes no path or parameters");
+  }
+  fail(Status::kInvalid,
+       "registry URI '" + shown + "' has an unknown scheme (expected local:, shm:// or redis://)");
+}
+
+void Registry::destroy(std::string_view uri, bool force) {
+  const std::string shown(uri);
+  if (uri.starts_with("shm://")) return shm::destroy_segment(shm::parse_shm_uri(uri), force);
+  if (uri.starts_with("local:")) {
+    fail(Status::kInvalid, "registry URI '" + shown +
+                               "': a local: registry lives and ends with its process; there is "
+                               "nothing to destroy (ptl_registry_reset removes its limiters)");
+  }
+  if (uri.starts_with("redis://")) {
+    // Not the URI itself: it may hold a password.
+    fail(Status::kInvalid,
+         "a redis:// registry is not destroyed by the library; ptl_registry_reset removes "
+         "every limiter under its prefix");
+  }
   fail(Status::kInvalid,
        "registry URI '" + shown + "' has an unknown scheme (expected local:, shm:// or redis://)");
 }

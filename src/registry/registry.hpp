@@ -26,6 +26,11 @@ class Registry {
   // and "redis://" select the shared backends. Throws Error(kInvalid) otherwise.
   static std::unique_ptr<Registry> open(std::string_view uri);
 
+  // Deletes the shared state of `uri` (ptl_registry_destroy): an shm:// segment's file,
+  // refused with Error(kAgain) while another process is attached, unless `force`.
+  // local: and redis:// have nothing to destroy: Error(kInvalid) pointing to reset().
+  static void destroy(std::string_view uri, bool force);
+
   // The process default registry, opened from $PTL_REGISTRY_URI (default "local:") on
   // first use. Throws like open() if that variable names a bad URI.
   static Registry& default_registry();

@@ -60,5 +60,16 @@ TEST(CapiRegistry, DefaultRegistryIsShared) {
   EXPECT_EQ(ptl_registry_remove(nullptr, name.c_str()), PTL_OK);
 }
 
+// local: has no parameters to repeat or misspell: anything after it is PTL_EINVAL saying so.
+TEST(CapiRegistry, LocalTakesNoPathOrParameters) {
+  for (const char* uri : {"local:?a=1&a=1", "local:?mode=0600", "local:x", "local://x"}) {
+    SCOPED_TRACE(uri);
+    ptl_registry* reg = nullptr;
+    EXPECT_EQ(ptl_registry_open(uri, &reg), PTL_EINVAL);
+    EXPECT_EQ(reg, nullptr);
+    EXPECT_TRUE(last_error_mentions("local: takes no path or parameters")) << ptl_last_error();
+  }
+}
+
 }  // namespace
 }  // namespace ptl_test

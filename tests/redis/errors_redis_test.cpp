@@ -40,6 +40,8 @@ TEST(RedisErrors, BadUrisNameTheProblem) {
       {"redis://" + hp + "?on_error=maybe", "on_error"},
       {"redis://" + hp + "?colour=blue", "unknown parameter"},
       {"redis://" + hp + "?lease=1&lease=2", "twice"},
+      {"redis://" + hp + "/0?prefix=a&prefix=b", "parameter 'prefix' is given twice"},
+      {"redis://" + hp + "?prefix=a&timeout=1&prefix=a", "parameter 'prefix' is given twice"},
       {"redis://" + hp + "?lease", "no value"},
       {"redis://password@" + hp, "credentials"},
       {"redis://:p%zz@" + hp, "percent"},

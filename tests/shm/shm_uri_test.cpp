@@ -62,6 +62,11 @@ TEST(ShmUri, BadNamesAreEinvalNamingTheProblem) {
       {"shm://ok?mode=01777", "octal"},
       {"shm://ok?mode=", "octal"},
       {"shm://ok?size=5", "unknown parameter 'size'"},
+      {"shm://ok?mode=0600&mode=0600", "parameter 'mode' is given twice"},
+      {"shm://ok?mode=0640&mode=0600", "parameter 'mode' is given twice"},
+      {"shm://ok?create=1&mode=0600&create=1", "parameter 'create' is given twice"},
+      {"shm://ok?create=yes", "create must be 0 or 1"},
+      {"shm://ok?create", "create must be 0 or 1"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.uri);
@@ -73,6 +78,34 @@ TEST(ShmUri, BadNamesAreEinvalNamingTheProblem) {
   longest.resize(200, 'x');
   EXPECT_EQ(open_status("shm://" + longest), PTL_OK) << ptl_last_error();
   remove_segment(longest);
+}
+
+TEST(ShmUri, CreateZeroNeverCreatesASegment) {
+  const std::string seg = unique_segment("ptl-test-nocreate");
+  remove_segment(seg);
+  struct stat st {};
+  // Absent: PTL_ENOTFOUND naming the file, and still absent afterwards.
+  EXPECT_EQ(open_status("shm://" + seg + "?create=0"), PTL_ENOTFOUND);
+  EXPECT_TRUE(last_error_mentions(shm_file(seg))) << ptl_last_error();
+  EXPECT_NE(stat(shm_file(seg).c_str(), &st), 0) << "create=0 made " << shm_file(seg);
+  // Created but never initialized (its creator died, or has not finished): not a segment
+  // yet, and left as it is for a creator to initialize.
+  write_file(seg, {});
+  EXPECT_EQ(open_status("shm://" + seg + "?mode=0640&create=0"), PTL_ENOTFOUND);
+  EXPECT_TRUE(last_error_mentions("not initialized")) << ptl_last_error();
+  ASSERT_EQ(stat(shm_file(seg).c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 0);
+  // Existing: opened as usual, its limiters there.
+  {
+    ShmOpen created("shm://" + seg + "?create=1");
+    ptl_limiter_config cfg = make_cfg(2);
+    ASSERT_EQ(ptl_registry_register(created, "there", &cfg, 0), PTL_OK) << ptl_last_error();
+  }
+  {
+    ShmOpen reader("shm://" + seg + "?create=0");
+    EXPECT_EQ(ptl_registry_exists(reader, "there"), 1) << ptl_last_error();
+  }
+  remove_segment(seg);
 }
 
 TEST(ShmUri, DefaultModeIs0600) {

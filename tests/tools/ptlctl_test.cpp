@@ -138,6 +138,107 @@ TEST_F(Ptlctl, ReplaceChangesLimitsAndKeepsWhatIsHeld) {
   EXPECT_NE(again.err.find("PTL_EEXIST"), std::string::npos) << again.err;
 }
 
+TEST_F(Ptlctl, ReplaceChangesOnlyTheLimitsGiven) {
+  ptl_limiter_config cfg;
+  ptl_limiter_config_init(&cfg);
+  cfg.max_concurrent = 3;
+  cfg.max_per_window = 100;
+  cfg.window_seconds = 30;
+  cfg.max_cost_per_window = 5000;
+  ASSERT_EQ(ptl_registry_register(reg_, "svc", &cfg, 0), PTL_OK) << ptl_last_error();
+  const ProcessResult r =
+      ptlctl({"register", "svc", "--max-concurrent", "20", "--replace", "--json"});
+  ASSERT_EQ(r.exit_status, 0) << r.err;
+  EXPECT_EQ(json_field(r.out, "max_concurrent"), "20");
+  EXPECT_EQ(json_field(r.out, "max_per_window"), "100");
+  EXPECT_EQ(json_field(r.out, "window_seconds"), "30");
+  EXPECT_EQ(json_field(r.out, "max_cost_per_window"), "5000");
+  // Without --max-concurrent: the other limits, given, change; the concurrency stays.
+  const ProcessResult w = ptlctl(
+      {"register", "svc", "--replace", "--window", "60", "--max-cost-per-window", "0", "--json"});
+  ASSERT_EQ(w.exit_status, 0) << w.err;
+  ptl_limiter_stats s{};
+  s.struct_size = sizeof s;
+  ASSERT_EQ(ptl_registry_stats(reg_, "svc", &s), PTL_OK) << ptl_last_error();
+  EXPECT_EQ(s.config.max_concurrent, 20u);
+  EXPECT_EQ(s.config.max_per_window, 100u);
+  EXPECT_EQ(s.config.window_seconds, 60.0);
+  EXPECT_EQ(s.config.max_cost_per_window, 0u);
+  // A name that does not exist: the usual defaults, and creating needs --max-concurrent.
+  const ProcessResult absent = ptlctl({"register", "new", "--replace", "--max-per-window", "5"});
+  EXPECT_EQ(absent.exit_status, 1);
+  EXPECT_NE(absent.err.find("PTL_ENOTFOUND"), std::string::npos) << absent.err;
+  EXPECT_NE(absent.err.find("--max-concurrent"), std::string::npos) << absent.err;
+  EXPECT_EQ(ptl_registry_exists(reg_, "new"), 0);
+  const ProcessResult created =
+      ptlctl({"register", "new", "--replace", "--max-concurrent", "2", "--json"});
+  ASSERT_EQ(created.exit_status, 0) << created.err;
+  EXPECT_EQ(json_field(created.out, "max_per_window"), "0");
+  EXPECT_EQ(json_field(created.out, "window_seconds"), "60");
+}
+
+// Looking at a segment that does not exist must not create one (a 1 MiB file).
+TEST_F(Ptlctl, ReadOnlyCommandsNeverCreateASegment) {
+  const std::string absent = segment_ + "-absent";
+  const std::string file = "/dev/shm/ptl." + absent;
+  shm_unlink(("/ptl." + absent).c_str());
+  const std::vector<std::vector<std::string>> commands = {
+      {"list"}, {"stats", "x"}, {"watch", "x", "--count", "1"}, {"remove", "x"}};
+  for (const std::vector<std::string>& command : commands) {
+    std::vector<std::string> argv = {PTLCTL, "--uri", "shm://" + absent};
+    argv.insert(argv.end(), command.begin(), command.end());
+    const ProcessResult r = run(argv, kHangGuard);
+    EXPECT_EQ(r.exit_status, 1) << command[0] << ": " << r.err;
+    EXPECT_NE(r.err.find("PTL_ENOTFOUND"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(file), std::string::npos) << r.err;
+    EXPECT_NE(access(file.c_str(), F_OK), 0) << command[0] << " created " << file;
+  }
+  // An explicit create= in the URI is the user's to give.
+  const ProcessResult made = run({PTLCTL, "--uri", "shm://" + absent + "?create=1", "list"});
+  EXPECT_EQ(made.exit_status, 0) << made.err;
+  EXPECT_EQ(access(file.c_str(), F_OK), 0);
+  shm_unlink(("/ptl." + absent).c_str());
+}
+
+TEST_F(Ptlctl, DestroyRefusesWhileAProcessIsAttachedUnlessForced) {
+  const std::string file = "/dev/shm/ptl." + segment_;
+  // This test process has the segment open.
+  const ProcessResult refused = ptlctl({"destroy"});
+  EXPECT_EQ(refused.exit_status, 1);
+  EXPECT_NE(refused.err.find("PTL_EAGAIN"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("1 other process is attached"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find(std::to_string(getpid())), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("--force"), std::string::npos) << refused.err;
+  EXPECT_EQ(access(file.c_str(), F_OK), 0);
+  const ProcessResult forced = ptlctl({"destroy", "--force", "--json"});
+  ASSERT_EQ(forced.exit_status, 0) << forced.err;
+  EXPECT_EQ(forced.out, "{\"destroyed\":\"" + uri_ + "\"}\n");
+  EXPECT_NE(access(file.c_str(), F_OK), 0);
+  const ProcessResult again = ptlctl({"destroy"});
+  EXPECT_EQ(again.exit_status, 1);
+  EXPECT_NE(again.err.find("PTL_ENOTFOUND"), std::string::npos) << again.err;
+
+  // Nobody attached: no --force needed.
+  ptl_registry_close(reg_);
+  reg_ = nullptr;
+  ptl_registry* other = nullptr;
+  ASSERT_EQ(ptl_registry_open(uri_.c_str(), &other), PTL_OK) << ptl_last_error();
+  ptl_registry_close(other);
+  const ProcessResult unused = ptlctl({"destroy"});
+  ASSERT_EQ(unused.exit_status, 0) << unused.err;
+  EXPECT_EQ(unused.out, "destroyed " + uri_ + "\n");
+  EXPECT_NE(access(file.c_str(), F_OK), 0);
+
+  // Nothing to destroy on local: and redis://: exit 1, pointing to reset.
+  for (const char* uri : {"local:", "redis://:hunter2@127.0.0.1:1"}) {
+    const ProcessResult r = run({PTLCTL, "--uri", uri, "destroy"}, kHangGuard);
+    EXPECT_EQ(r.exit_status, 1) << uri;
+    EXPECT_NE(r.err.find("PTL_EINVAL"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("reset"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("hunter2"), std::string::npos) << r.err;
+  }
+}
+
 TEST_F(Ptlctl, WatchPrintsOneLinePerIntervalWithTheGrantRate) {
   register_here("busy", 4, 0, 60);
   register_here("idle", 4, 0, 60);
@@ -213,9 +314,14 @@ TEST_F(Ptlctl, BadUsageExitsTwoNamingTheProblem) {
       {{"register", "x", "--max-concurrent", "2", "--window", "nan"}, "'nan'"},
       {{"register", "x", "--max-concurrent", "2", "--max-per-window", "5x"}, "'5x'"},
       {{"register", "x", "--max-concurrent"}, "needs a value"},
+      {{"register", "x", "--replace"}, "needs a limit to change"},
       {{"stats", "x", "--max-concurrent", "2"}, "belong to register"},
+      {{"stats", "x", "--window", "60"}, "belong to register"},
       {{"list", "--count", "2"}, "belong to watch"},
+      {{"list", "--interval", "1"}, "belong to watch"},
       {{"list", "--bogus"}, "unknown option --bogus"},
+      {{"list", "--force"}, "--force belongs to destroy"},
+      {{"destroy", "x"}, "unexpected argument 'x'"},
   };
   for (const auto& [args, message] : cases) {
     const ProcessResult r = ptlctl(args);

@@ -21,13 +21,21 @@ constexpr const char* kUsage =
     "                           a line per interval: in flight, window use, waiting,\n"
     "                           grants per second (until Ctrl-C, or N lines)\n"
     "  register NAME --max-concurrent N [--max-per-window N] [--window S]\n"
-    "                [--max-cost-per-window N] [--replace]\n"
-    "                           creates a limiter (--replace: change an existing one's\n"
-    "                           limits in place; its permits and history still count)\n"
+    "                [--max-cost-per-window N]\n"
+    "                           creates a limiter; unset limits take the defaults\n"
+    "  register NAME --replace LIMITS...\n"
+    "                           changes only the given limits, in place (permits and\n"
+    "                           history still count); creates the limiter if absent and\n"
+    "                           --max-concurrent is given\n"
     "  remove NAME              removes a limiter\n"
+    "  destroy [--force]        deletes the shm:// segment of --uri; refused while\n"
+    "                           processes are attached, unless --force\n"
+    "\n"
+    "list, stats, watch and remove never create an shm:// segment (they add create=0).\n"
     "\n"
     "options:\n"
-    "  --uri URI    shm://NAME or redis://[:PASSWORD@]HOST:PORT[/DB][?prefix=P]\n"
+    "  --uri URI    shm://NAME[?mode=0600&create=0|1] or\n"
+    "               redis://[:PASSWORD@]HOST:PORT[/DB][?prefix=P]\n"
     "               (default: $PTL_REGISTRY_URI)\n"
     "  --json       JSON instead of a table (watch: one object per line)\n"
     "  --help, --version\n"
@@ -62,6 +70,7 @@ std::optional<Command> command_named(std::string_view word) {
   if (word == "watch") return Command::kWatch;
   if (word == "register") return Command::kRegister;
   if (word == "remove") return Command::kRemove;
+  if (word == "destroy") return Command::kDestroy;
   return std::nullopt;
 }
 
@@ -136,21 +145,28 @@ class Parser {
     }
     if (name == "--json") return flag(&opts_.json);
     if (name == "--replace") return flag(&opts_.replace);
+    if (name == "--force") return flag(&opts_.force);
     if (name == "--uri") return value(arg, name, &opts_.uri);
     if (name == "--max-concurrent") {
       if (!u64_option(arg, name, &n)) return false;
       if (n == 0 || n > UINT32_MAX) return fail("--max-concurrent must be 1 to 4294967295");
       opts_.config.max_concurrent = static_cast<uint32_t>(n);
-      saw_max_concurrent_ = true;
+      opts_.given.max_concurrent = true;
       return true;
     }
-    if (name == "--max-per-window") return u64_option(arg, name, &opts_.config.max_per_window);
+    if (name == "--max-per-window") {
+      opts_.given.max_per_window = true;
+      return u64_option(arg, name, &opts_.config.max_per_window);
+    }
     if (name == "--max-cost-per-window") {
+      opts_.given.max_cost_per_window = true;
       return u64_option(arg, name, &opts_.config.max_cost_per_window);
     }
     if (name == "--window" || name == "--interval") {
       if (!value(arg, name, &v)) return false;
-      double* out = name == "--window" ? &opts_.config.window_seconds : &opts_.interval_seconds;
+      const bool window = name == "--window";
+      (window ? opts_.given.window : saw_interval_) = true;
+      double* out = window ? &opts_.config.window_seconds : &opts_.interval_seconds;
       if (!parse_seconds(v, out))
         return fail(name + ": '" + v + "' is not a number of seconds > 0");
       return true;
@@ -165,11 +181,17 @@ class Parser {
   }
 
   bool positionals(const std::vector<std::string>& words) {
-    if (words.empty()) return fail("no command given (list, stats, watch, register, remove)");
+    if (words.empty()) {
+      return fail("no command given (list, stats, watch, register, remove, destroy)");
+    }
     const std::optional<Command> command = command_named(words[0]);
     if (!command) return fail("unknown command '" + words[0] + "'");
     opts_.command = *command;
-    const size_t wanted = *command == Command::kList ? 1 : 2;
+    if (*command == Command::kDestroy && words.size() > 1) {
+      return fail("unexpected argument '" + words[1] +
+                  "': destroy deletes the segment that --uri names");
+    }
+    const size_t wanted = *command == Command::kList || *command == Command::kDestroy ? 1 : 2;
     if (words.size() < wanted) return fail(words[0] + " needs a limiter NAME");
     if (words.size() > wanted) return fail("unexpected argument '" + words[wanted] + "'");
     if (wanted == 2) opts_.name = words[1];
@@ -180,23 +202,30 @@ class Parser {
   bool consistent() {
     const bool is_register = opts_.command == Command::kRegister;
     const bool is_watch = opts_.command == Command::kWatch;
-    if (is_register && !saw_max_concurrent_) return fail("register needs --max-concurrent N");
-    ptl_limiter_config defaults;
-    ptl_limiter_config_init(&defaults);
-    const bool limits_given = saw_max_concurrent_ || opts_.replace ||
-                              opts_.config.max_per_window != defaults.max_per_window ||
-                              opts_.config.window_seconds != defaults.window_seconds ||
-                              opts_.config.max_cost_per_window != defaults.max_cost_per_window;
-    if (!is_register && limits_given) return fail("limits and --replace belong to register");
-    const bool watch_given = opts_.count.has_value() || opts_.interval_seconds != 1.0;
+    // Creating needs the concurrency limit; --replace changes what is given (at least one).
+    if (is_register && !opts_.replace && !opts_.given.max_concurrent) {
+      return fail("register needs --max-concurrent N");
+    }
+    if (is_register && opts_.replace && !opts_.given.any()) {
+      return fail(
+          "register --replace needs a limit to change (--max-concurrent, --max-per-window, "
+          "--window or --max-cost-per-window)");
+    }
+    if (!is_register && (opts_.given.any() || opts_.replace)) {
+      return fail("limits and --replace belong to register");
+    }
+    const bool watch_given = opts_.count.has_value() || saw_interval_;
     if (!is_watch && watch_given) return fail("--interval and --count belong to watch");
+    if (opts_.command != Command::kDestroy && opts_.force) {
+      return fail("--force belongs to destroy");
+    }
     return true;
   }
 
   std::vector<std::string> args_;
   size_t i_ = 0;
   Options opts_;
-  bool saw_max_concurrent_ = false;
+  bool saw_interval_ = false;
   std::optional<Command> info_;
   std::string error_;
 };

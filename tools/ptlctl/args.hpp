@@ -9,16 +9,28 @@
 
 namespace ptlctl {
 
-enum class Command { kList, kStats, kWatch, kRegister, kRemove, kHelp, kVersion };
+enum class Command { kList, kStats, kWatch, kRegister, kRemove, kDestroy, kHelp, kVersion };
+
+// Which limits the command line gave (register --replace changes only those).
+struct LimitsGiven {
+  bool max_concurrent = false;
+  bool max_per_window = false;
+  bool window = false;
+  bool max_cost_per_window = false;
+  bool any() const { return max_concurrent || max_per_window || window || max_cost_per_window; }
+};
 
 struct Options {
   Command command = Command::kHelp;
   std::string uri;  // empty: $PTL_REGISTRY_URI
   std::string name;
   bool json = false;
-  // register
+  // register: the given limits over the defaults
   ptl_limiter_config config{};
+  LimitsGiven given;
   bool replace = false;
+  // destroy
+  bool force = false;
   // watch
   double interval_seconds = 1.0;
   std::optional<uint64_t> count;  // lines to print, then exit; unset = until interrupted

@@ -176,9 +176,29 @@ int watch(ptl_registry* reg, const Options& opts) {
 }
 
 int register_limiter(ptl_registry* reg, const Options& opts) {
+  ptl_limiter_config cfg = opts.config;  // the given limits over the defaults
+  if (opts.replace) {
+    // Only the limits given change: the others are read back from the limiter.
+    ptl_limiter_stats now = empty_stats();
+    const int rc = ptl_registry_stats(reg, opts.name.c_str(), &now);
+    if (rc == PTL_OK) {
+      const ptl_limiter_config& c = now.config;
+      if (!opts.given.max_concurrent) cfg.max_concurrent = c.max_concurrent;
+      if (!opts.given.max_per_window) cfg.max_per_window = c.max_per_window;
+      if (!opts.given.window) cfg.window_seconds = c.window_seconds;
+      if (!opts.given.max_cost_per_window) cfg.max_cost_per_window = c.max_cost_per_window;
+    } else if (rc != PTL_ENOTFOUND) {
+      return report_failure(opts.name.c_str(), rc);
+    } else if (!opts.given.max_concurrent) {
+      std::fprintf(stderr,
+                   "ptlctl: %s: PTL_ENOTFOUND: no limiter of that name to change; creating it "
+                   "needs --max-concurrent N\n",
+                   opts.name.c_str());
+      return 1;
+    }
+  }
   const uint32_t flags = opts.replace ? PTL_REPLACE : 0u;
-  if (const int rc = ptl_registry_register(reg, opts.name.c_str(), &opts.config, flags);
-      rc != PTL_OK) {
+  if (const int rc = ptl_registry_register(reg, opts.name.c_str(), &cfg, flags); rc != PTL_OK) {
     return report_failure(opts.name.c_str(), rc);
   }
   return stats(reg, opts);
@@ -192,6 +212,18 @@ int remove(ptl_registry* reg, const Options& opts) {
     std::printf("{\"removed\":%s}\n", json_string(opts.name).c_str());
   } else {
     std::printf("removed %s\n", opts.name.c_str());
+  }
+  return 0;
+}
+
+int destroy(const std::string& uri, const std::string& shown, const Options& opts) {
+  if (const int rc = ptl_registry_destroy(uri.c_str(), opts.force ? PTL_FORCE : 0u); rc != PTL_OK) {
+    return report_failure(shown.c_str(), rc);
+  }
+  if (opts.json) {
+    std::printf("{\"destroyed\":%s}\n", json_string(shown).c_str());
+  } else {
+    std::printf("destroyed %s\n", shown.c_str());
   }
   return 0;
 }

@@ -3,6 +3,7 @@
 #include <pocketflow_throttled/ptl.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -20,6 +21,21 @@ std::string redacted(const std::string& uri) {
   return uri.substr(0, scheme + 3) + "***" + uri.substr(at);
 }
 
+// Commands that only look at (or remove from) a registry must not create an shm://
+// segment by looking: they open it with create=0, unless the URI says create= itself.
+std::string without_creating(const std::string& uri) {
+  if (uri.rfind("shm://", 0) != 0) return uri;
+  const size_t q = uri.find('?');
+  if (q == std::string::npos) return uri + "?create=0";
+  for (size_t at = q + 1; at <= uri.size();) {
+    const size_t end = std::min(uri.find('&', at), uri.size());
+    const std::string key = uri.substr(at, std::min(uri.find('=', at), end) - at);
+    if (key == "create") return uri;
+    at = end + 1;
+  }
+  return uri + (q + 1 == uri.size() ? "" : "&") + "create=0";
+}
+
 int run(ptl_registry* reg, const ptlctl::Options& opts) {
   switch (opts.command) {
     case ptlctl::Command::kList:
@@ -32,6 +48,7 @@ int run(ptl_registry* reg, const ptlctl::Options& opts) {
       return ptlctl::register_limiter(reg, opts);
     case ptlctl::Command::kRemove:
       return ptlctl::remove(reg, opts);
+    case ptlctl::Command::kDestroy:
     case ptlctl::Command::kHelp:
     case ptlctl::Command::kVersion:
       break;
@@ -72,6 +89,9 @@ int main(int argc, char** argv) {
                  "ptlctl: note: local: is private to this process; other programs' "
                  "limiters are not visible\n");
   }
+  if (opts->command == ptlctl::Command::kDestroy) {
+    return ptlctl::destroy(uri, redacted(uri), *opts);
+  }
   if (opts->command == ptlctl::Command::kWatch) {
     // Blocked before the registry starts its threads, so only watch's sigtimedwait
     // takes Ctrl-C, and the registry is closed cleanly.
@@ -81,8 +101,10 @@ int main(int argc, char** argv) {
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
   }
+  const std::string open_uri =
+      opts->command == ptlctl::Command::kRegister ? uri : without_creating(uri);
   ptl_registry* reg = nullptr;
-  if (const int rc = ptl_registry_open(uri.c_str(), &reg); rc != PTL_OK) {
+  if (const int rc = ptl_registry_open(open_uri.c_str(), &reg); rc != PTL_OK) {
     return ptlctl::report_failure(redacted(uri).c_str(), rc);
   }
   const int status = run(reg, *opts);

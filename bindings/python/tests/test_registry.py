@@ -175,6 +175,41 @@ class TestConfigure:
         assert LimiterRegistry.remove("openai") is True
 
 
+class TestNulBytes:
+    """A NUL byte would cut the string at the C boundary ("a\\0b" would be "a"): refused."""
+
+    CALLS = {
+        "register": lambda n: LimiterRegistry.register(n, max_concurrent=1),
+        "replace": lambda n: LimiterRegistry.register(n, max_concurrent=1, replace=True),
+        "get": LimiterRegistry.get,
+        "get_or_create": LimiterRegistry.get_or_create,
+        "exists": LimiterRegistry.exists,
+        "remove": LimiterRegistry.remove,
+        "reset": LimiterRegistry.reset,
+        "stats": LimiterRegistry.stats,
+    }
+
+    @pytest.mark.parametrize("call", sorted(CALLS))
+    def test_name_with_nul_is_value_error(self, call):
+        LimiterRegistry.register("a", max_concurrent=3)
+        with pytest.raises(ValueError, match="NUL"):
+            self.CALLS[call]("a\0b")
+        # Nothing reached the limiter "a" (nor made another one).
+        assert LimiterRegistry.list_names() == ["a"]
+        assert LimiterRegistry.get("a").max_concurrent == 3
+
+    def test_uri_with_nul_is_value_error(self, shm_uri):
+        with pytest.raises(ValueError, match="NUL"):
+            LimiterRegistry.configure(shm_uri + "\0?mode=0666")
+        assert LimiterRegistry.uri() is None  # the registry stays as it was
+
+    def test_preset_name_with_nul_is_value_error(self):
+        from pocketflow_throttled.presets import preset_config
+
+        with pytest.raises(ValueError, match="NUL"):
+            preset_config("openai_tier1\0x")
+
+
 class TestRateLimitHit:
     def test_fields_and_repr(self):
         exc = RateLimitHit("Test", retry_after=10.0, source="api")

@@ -27,6 +27,29 @@ fn bad_names_are_invalid_with_a_message() {
 }
 
 #[test]
+fn a_nul_byte_is_invalid_in_every_name_and_uri() {
+    // C would see "a\0b" end at the NUL: "a". Refused before the call, in every call.
+    let reg = local();
+    let cfg = Config::default();
+    reg.register("a", &cfg).unwrap();
+    let bad = "a\0b";
+    let invalid = |r: Result<(), Error>, call: &str| match r {
+        Err(e @ Error::Invalid(_)) => assert!(e.message().contains("NUL"), "{call}: {e}"),
+        other => panic!("{call}: {other:?}"),
+    };
+    invalid(reg.register(bad, &cfg), "register");
+    invalid(reg.register_or_replace(bad, &cfg), "register_or_replace");
+    invalid(reg.get(bad).map(drop), "get");
+    invalid(reg.get_or_create(bad, &cfg).map(drop), "get_or_create");
+    invalid(reg.exists(bad).map(drop), "exists");
+    invalid(reg.remove(bad), "remove");
+    invalid(reg.stats(bad).map(drop), "stats");
+    invalid(Registry::open("local:\0x").map(drop), "open");
+    let names: Vec<String> = reg.list().unwrap().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["a"]);
+}
+
+#[test]
 fn missing_and_duplicate_names() {
     let reg = local();
     assert!(matches!(reg.get("nobody"), Err(Error::NotFound(m)) if m.contains("nobody")));

@@ -66,6 +66,18 @@ class FileLock {
   int fd_;
 };
 
+// Whether the file of fd was unlinked (ptl_registry_destroy), asked under the file lock:
+// a destroyer unlinks under it after finding no live process entry, so a process whose
+// entry it did not see finds the file unlinked here. Never throws: the agent is running.
+bool unlinked(int fd) {
+  while (flock(fd, LOCK_EX) != 0 && errno == EINTR) {
+  }
+  struct stat st {};
+  const bool gone = fstat(fd, &st) == 0 && st.st_nlink == 0;
+  flock(fd, LOCK_UN);
+  return gone;
+}
+
 // Permit serials start at a random point, so permits of two segments used by one
 // process practically never coincide (within a segment they never do).
 uint64_t random_serial_start() {
@@ -176,7 +188,21 @@ SegmentCache* SegmentCache::g_cache = nullptr;
 std::shared_ptr<Segment> Segment::attach(const ShmUri& uri) {
   SegmentCache& cache = SegmentCache::get();
   std::lock_guard<std::mutex> lock(cache.mu);
-  FdCloser fd{shm_open(uri.shm_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, uri.mode)};
+  // Again if the file was destroyed (ptl_registry_destroy) while this process attached:
+  // its process entry was not there yet when the destroyer looked.
+  for (;;) {
+    if (std::shared_ptr<Segment> seg = attach_once(uri)) return seg;
+  }
+}
+
+std::shared_ptr<Segment> Segment::attach_once(const ShmUri& uri) {
+  SegmentCache& cache = SegmentCache::get();
+  const int flags = O_RDWR | O_CLOEXEC | (uri.create ? O_CREAT : 0);
+  FdCloser fd{shm_open(uri.shm_path.c_str(), flags, uri.mode)};
+  if (fd.fd < 0 && errno == ENOENT && !uri.create) {
+    core::fail(core::Status::kNotFound, "shm segment " + file_of(uri) + " does not exist (" +
+                                            uri.uri + " does not create it)");
+  }
   if (fd.fd < 0) fail_sys("cannot open shm segment " + file_of(uri) + " for " + uri.uri, errno);
   struct stat st {};
   if (fstat(fd.fd, &st) != 0) fail_sys("cannot stat " + file_of(uri), errno);
@@ -202,6 +228,11 @@ std::shared_ptr<Segment> Segment::attach(const ShmUri& uri) {
     const auto* h = reinterpret_cast<const Header*>(map.base);
     // Read the header only once the file is known to hold it: past the end is SIGBUS.
     if (file_size == 0 || h->magic.load(std::memory_order_acquire) == 0) {
+      if (!uri.create) {
+        core::fail(core::Status::kNotFound,
+                   "shm segment " + file_of(uri) + " is not initialized (its creator has not " +
+                       "finished, or died first), and " + uri.uri + " does not create it");
+      }
       initialize(uri, fd.fd, map.base);
       size = kInitialSegmentBytes;
       log::logger().info("created shm segment {} (mode {:o})", file_of(uri), uri.mode);
@@ -217,6 +248,11 @@ std::shared_ptr<Segment> Segment::attach(const ShmUri& uri) {
   seg->users_ = 1;
   seg->agent_ = std::make_unique<Agent>(*seg);
   seg->agent_->start(seg);  // claims a process entry; on failure ~Segment unmaps
+  if (unlinked(seg->fd_)) {
+    seg->detached_ = true;
+    seg->agent_->stop();
+    return nullptr;
+  }
   cache.segments.push_back(seg);
   return seg;
 }

@@ -26,7 +26,8 @@ class Agent;
 class Segment {
  public:
   // Attaches to the segment of `uri`; the caller holds one user reference. Throws
-  // Error(kBackend) with the reason (permissions, a bad header, /dev/shm full ...).
+  // Error(kBackend) with the reason (permissions, a bad header, /dev/shm full ...), or
+  // Error(kNotFound) for an absent segment when uri.create is false.
   static std::shared_ptr<Segment> attach(const ShmUri& uri);
 
   Segment(const Segment&) = delete;
@@ -76,6 +77,8 @@ class Segment {
 
  private:
   Segment(std::string uri, int fd, char* base, dev_t dev, ino_t ino, uint64_t size);
+  // One try of attach(); nullptr if the file was destroyed meanwhile.
+  static std::shared_ptr<Segment> attach_once(const ShmUri& uri);
   static uint64_t current_fork_epoch();
   [[noreturn]] void fail_forked() const;
   void check_range(Offset off, uint64_t bytes, size_t align) const;

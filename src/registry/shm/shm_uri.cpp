@@ -1,5 +1,7 @@
 #include "registry/shm/shm_uri.hpp"
 
+#include <set>
+
 #include "core/status.hpp"
 
 namespace ptl::shm {
@@ -60,6 +62,7 @@ ShmUri parse_shm_uri(std::string_view uri) {
   u.name = std::string(rest);
   u.shm_path = "/ptl." + u.name;
 
+  std::set<std::string_view> seen;
   while (!query.empty()) {
     const size_t amp = query.find('&');
     const std::string_view param = query.substr(0, amp);
@@ -68,10 +71,17 @@ ShmUri parse_shm_uri(std::string_view uri) {
     const std::string_view key = param.substr(0, eq);
     const std::string_view value =
         eq == std::string_view::npos ? std::string_view() : param.substr(eq + 1);
+    // A repeated parameter is refused rather than guessed at (the first? the last?).
+    if (!seen.insert(key).second) bad(u, "parameter '" + std::string(key) + "' is given twice");
     if (key == "mode") {
       u.mode = parse_mode(u, value);
+    } else if (key == "create") {
+      if (value != "0" && value != "1") {
+        bad(u, "create must be 0 or 1, not '" + std::string(value) + "'");
+      }
+      u.create = value == "1";
     } else {
-      bad(u, "unknown parameter '" + std::string(key) + "' (expected mode)");
+      bad(u, "unknown parameter '" + std::string(key) + "' (expected mode or create)");
     }
   }
   return u;

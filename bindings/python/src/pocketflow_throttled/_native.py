@@ -209,13 +209,17 @@ def check(status: int) -> int:
     return status
 
 
-def encode_name(name: str) -> bytes:
+def encode_name(name: str, what: str = "limiter name") -> bytes:
+    """A name or URI for the C ABI: UTF-8, and no NUL byte (C would see the string end
+    there, so "a\\0b" would silently be "a"): ValueError (InvalidArgumentError) otherwise."""
     if not isinstance(name, str):
-        raise TypeError(f"limiter name must be a str, not {type(name).__name__}")
+        raise TypeError(f"{what} must be a str, not {type(name).__name__}")
+    if "\0" in name:
+        raise error(EINVAL, f"{what} {name!r} contains a NUL byte")
     try:
         return name.encode("utf-8")
     except UnicodeEncodeError as e:  # lone surrogates
-        raise ValueError(f"limiter name {name!r} is not valid UTF-8: {e}") from None
+        raise ValueError(f"{what} {name!r} is not valid UTF-8: {e}") from None
 
 
 def make_config(

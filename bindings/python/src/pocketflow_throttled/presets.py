@@ -163,7 +163,7 @@ def preset_config(name: str) -> Dict[str, object]:
     KeyError if none."""
     p = N.Preset()
     p.struct_size = ctypes.sizeof(N.Preset)
-    rc = N.lib.ptl_preset_get(N.encode_name(name), ctypes.byref(p))
+    rc = N.lib.ptl_preset_get(N.encode_name(name, "preset name"), ctypes.byref(p))
     if rc == N.ENOTFOUND:
         raise N.error(rc, f"Unknown preset: {name}")
     N.check(rc)

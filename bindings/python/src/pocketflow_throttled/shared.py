@@ -35,7 +35,7 @@ class _Registry:
         self.ptr = None
         if uri is not None:
             out = ctypes.c_void_p()
-            N.check(N.lib.ptl_registry_open(uri.encode("utf-8"), ctypes.byref(out)))
+            N.check(N.lib.ptl_registry_open(N.encode_name(uri, "URI"), ctypes.byref(out)))
             self.ptr = out.value
         self.wrappers: Dict[str, RateLimiter] = {}  # same native limiter -> same object
         scheme = uri if uri is not None else os.environ.get("PTL_REGISTRY_URI", "local:")
