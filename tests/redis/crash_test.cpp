@@ -1,6 +1,6 @@
 // Crash safety on redis://: a holder killed with SIGKILL loses its permit within its
-// lease; a server restart in the middle of a run gives clean PTL_EBACKEND errors and no
-// double grants afterwards.
+// session's lease, a killed waiter is passed over at once; a server restart in the middle of a run
+// gives clean PTL_EBACKEND errors and no double grants afterwards.
 #include <string>
 #include <vector>
 
@@ -12,6 +12,7 @@ namespace {
 TEST(RedisCrash, KilledHolderIsReclaimedWithinItsLease) {
   constexpr int64_t kLease = 2 * kSec;
   const std::string uri = redis().uri("lease=2");
+  let_server_settle(redis(), kLease);
   RedisReg reg(uri, true);
   Lim lim = redis_limiter(reg, "crash", make_cfg(1));
   int out = -1;
@@ -29,30 +30,39 @@ TEST(RedisCrash, KilledHolderIsReclaimedWithinItsLease) {
   // Blocks on the dead holder's permit; the waiter's timer covers the lease's end.
   ASSERT_EQ(ptl_acquire(lim, 10 * kSec, &p), PTL_OK) << ptl_last_error();
   const int64_t took = mono_ns() - killed;
+  RecordProperty("reclaim_ms", static_cast<int>(took / kMs));
   EXPECT_LE(took, kLease + 500 * kMs) << "reclaimed later than its lease";
-  // Renewed at most a third of a lease before the kill: the lease still had 2/3 to run.
+  // Its last heartbeat came at most a third of a lease before the kill: 2/3 still to run.
   EXPECT_GE(took, kLease * 2 / 3 - 100 * kMs) << "the permit was not really held";
   EXPECT_EQ(ptl_release(lim, p), PTL_OK);
 }
 
-TEST(RedisCrash, KilledWaiterDoesNotBlockTheLineBeyondItsLease) {
+TEST(RedisCrash, KilledWaiterIsPassedOverWithoutAGrant) {
   constexpr int64_t kLease = 2 * kSec;
   const std::string uri = redis().uri("lease=2");
+  let_server_settle(redis(), kLease);
   RedisReg reg(uri, true);
   Lim lim = redis_limiter(reg, "dead-waiter", make_cfg(1));
   ptl_permit held;
   ASSERT_EQ(ptl_acquire(lim, -1, &held), PTL_OK);
   const pid_t pid = spawn_worker({"wait", uri, "dead-waiter"});
   ASSERT_TRUE(wait_waiting(lim, 1)) << "the worker did not queue";
+  const size_t before = connected_sessions(redis());
   ASSERT_EQ(kill(pid, SIGKILL), 0);
-  const int64_t killed = mono_ns();
   waitpid(pid, nullptr, 0);
-  // The dead waiter is at the head: the release hands it the permit, which its ticket's
-  // lease ends. Our own acquire, behind it, gets the permit then.
+  // The server notices the closed connection in its own time; a hand-off in that instant
+  // still goes to the dead waiter (and comes back with its session, as a holder's).
+  ASSERT_TRUE(wait_until([&] { return connected_sessions(redis()) < before; }));
+  // The dead waiter is at the head, but its process is no longer connected: the release
+  // passes it over and the permit goes to the next one in line, ours, at once, long
+  // before the dead session's lease could end.
   ASSERT_EQ(ptl_release(lim, held), PTL_OK);
+  const int64_t released = mono_ns();
   ptl_permit p;
   ASSERT_EQ(ptl_acquire(lim, 10 * kSec, &p), PTL_OK) << ptl_last_error();
-  EXPECT_LE(mono_ns() - killed, kLease + 500 * kMs) << "the dead waiter held up the line";
+  const int64_t took = mono_ns() - released;
+  RecordProperty("reclaim_ms", static_cast<int>(took / kMs));
+  EXPECT_LT(took, kLease / 2) << "the dead waiter was handed the permit";
   EXPECT_EQ(stats_of(lim).waiting, 0u);
   EXPECT_EQ(ptl_release(lim, p), PTL_OK);
 }

@@ -37,4 +37,31 @@ inline Lim redis_limiter(ptl_registry* reg, const char* name, const ptl_limiter_
   return lim;
 }
 
+// Waits until `server` has been up for a lease and a second: before that, the limiter
+// code cannot tell a process that died from one that a restart cut off, and gives late
+// sessions another lease (lua/common.lua, reap). Tests that time a reclaim start after.
+inline void let_server_settle(RedisServer& server, int64_t lease_ns) {
+  RedisClient c(server.port());
+  for (;;) {
+    const std::string info = c.command({"INFO", "server"});
+    const size_t at = info.find("uptime_in_seconds:");
+    ASSERT_NE(at, std::string::npos) << "no uptime in INFO: " << info;
+    const int64_t uptime_s = std::stoll(info.substr(at + 18));
+    if (uptime_s * kSec >= lease_ns + kSec) return;
+    sleep_ns(100 * kMs);
+  }
+}
+
+// How many processes (sessions of registries) are connected to `server` now.
+inline size_t connected_sessions(RedisServer& server) {
+  RedisClient c(server.port());
+  const std::string channels = c.command({"PUBSUB", "CHANNELS", "ptl-session:*"});
+  size_t n = 0;
+  for (size_t at = channels.find("ptl-session:"); at != std::string::npos;
+       at = channels.find("ptl-session:", at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
 }  // namespace ptl_test

@@ -12,7 +12,7 @@
 namespace ptl::core::redis {
 namespace {
 
-constexpr Nanos kRenewRetry = 200'000'000;  // after a failed renewal
+constexpr Nanos kHeartbeatRetry = 200'000'000;  // after a failed heartbeat
 
 std::string random_token() {
   std::random_device rd;
@@ -25,7 +25,10 @@ std::string random_token() {
 }  // namespace
 
 Backend::Backend(const RedisOptions& options)
-    : options_(options), link_(options_), token_(random_token()) {}
+    : options_(options),
+      link_(options_),
+      token_(random_token()),
+      session_channel_("ptl-session:" + token_) {}
 
 Backend::~Backend() {
   subscriber_.reset();  // first: its handlers must not run into a half-destroyed backend
@@ -51,8 +54,9 @@ void Backend::start() {
     if (auto self = weak.lock()) self->on_down(why);
   };
   subscriber_ = std::make_unique<Subscriber>(options_, std::move(h));
+  subscriber_->subscribe(session_channel_);
   scheduler_.at(monotonic_now() + options_.lease_ns / 3, [weak] {
-    if (auto self = weak.lock()) self->renew_all();
+    if (auto self = weak.lock()) self->heartbeat_all();
   });
 }
 
@@ -114,13 +118,14 @@ void Backend::on_down(const std::string& why) {
   for_each_limiter(nullptr, [&why](RedisLimiter& l) { l.on_notifications_lost(why); });
 }
 
-void Backend::renew_all() {
+void Backend::heartbeat_all() {
   bool ok = true;
-  for_each_limiter(nullptr, [&ok](RedisLimiter& l) { ok = l.renew() && ok; });
-  const Nanos next = ok ? options_.lease_ns / 3 : std::min(kRenewRetry, options_.lease_ns / 3);
+  for_each_limiter(nullptr, [&ok](RedisLimiter& l) { ok = l.heartbeat() && ok; });
+  const Nanos period = options_.lease_ns / 3;
+  const Nanos next = ok ? period : std::min(kHeartbeatRetry, period);
   std::weak_ptr<Backend> weak = weak_from_this();
   scheduler_.at(monotonic_now() + next, [weak] {
-    if (auto self = weak.lock()) self->renew_all();
+    if (auto self = weak.lock()) self->heartbeat_all();
   });
 }
 

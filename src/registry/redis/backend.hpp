@@ -1,5 +1,5 @@
 // Backend: what the limiters of one redis:// registry share: the options, the command
-// link, the subscriber, the scheduler, the lease renewal, and the map from channels to
+// link, the subscriber, the scheduler, the session's heartbeat, and the map from channels to
 // the limiters that listen on them.
 //
 // Owned jointly (shared_ptr) by the registry and its limiters, because limiter handles
@@ -36,8 +36,14 @@ class Backend : public std::enable_shared_from_this<Backend> {
   Subscriber& subscriber() { return *subscriber_; }
   Scheduler& scheduler() { return scheduler_; }
 
-  // A name for one wait, unique across every process and host: a random token of this
-  // registry and a counter.
+  // This registry's session: a random token, unique across every process and host, that
+  // the server ties this process's permits and places in line to (lua/common.lua).
+  const std::string& session() const { return token_; }
+  // The channel this registry's subscriber holds for as long as it is connected: the
+  // server counts its subscribers to tell whether a waiter's process is still there
+  // (lua/common.lua, dispatch).
+  const std::string& session_channel() const { return session_channel_; }
+  // A name for one wait, unique across every process and host: "SESSION.N".
   std::string new_ticket();
 
   // A limiter starts (stops) hearing its channel. Stop is called from the limiter's
@@ -53,9 +59,10 @@ class Backend : public std::enable_shared_from_this<Backend> {
   void on_message(const std::string& channel, const std::string& payload);
   void on_confirmed(const std::string& channel);
   void on_down(const std::string& why);
-  // Renews the leases of every permit and waiter of this registry; runs every third of
-  // a lease on the scheduler (sooner again after a failure).
-  void renew_all();
+  // The session's heartbeat on every limiter that holds or waits for anything; runs
+  // every third of a lease on the scheduler (every 200 ms after a failure, so that what
+  // was kept while the server was away reaches it soon after it answers).
+  void heartbeat_all();
   template <typename Fn>
   void for_each_limiter(const std::string* channel, Fn&& fn);
 
@@ -64,6 +71,7 @@ class Backend : public std::enable_shared_from_this<Backend> {
   Scheduler scheduler_;
   std::unique_ptr<Subscriber> subscriber_;  // made in start(): it needs weak_from_this()
   const std::string token_;
+  const std::string session_channel_;
   std::atomic<uint64_t> next_ticket_{1};
 
   std::mutex mutex_;

@@ -18,8 +18,8 @@ namespace ptl::core::redis {
 struct Keys {
   Keys(std::string_view prefix, std::string_view limiter_name, int db) : name(limiter_name) {
     const std::string tag = "{" + std::string(prefix) + ":" + name + "}:";
-    static constexpr std::array<const char*, 8> kSuffixes = {"s", "h",  "w",  "c",
-                                                             "q", "qe", "qi", "g"};
+    static constexpr std::array<const char*, 9> kSuffixes = {"s", "h",  "w", "c", "q",
+                                                             "p", "qi", "g", "o"};
     for (size_t i = 0; i < kSuffixes.size(); ++i) keys[i] = tag + kSuffixes[i];
     // Channels ignore SELECT: the database is part of the name so registries on two
     // databases of one server never hear each other.
@@ -36,7 +36,7 @@ struct Keys {
   }
 
   std::string name;
-  std::array<std::string, 8> keys;  // the script's KEYS, in its order (lua/common.lua)
+  std::array<std::string, 9> keys;  // the script's KEYS, in its order (lua/common.lua)
   std::string channel;
 };
 

@@ -10,7 +10,9 @@ namespace ptl::core::redis {
 namespace {
 
 constexpr Nanos kMinBackoff = 25'000'000;
-constexpr Nanos kMaxBackoff = 1'000'000'000;
+// At most half a second: releases kept while the server was away reach it, and so free
+// their capacity, within 1 s of its answering again (the heartbeat retries every 200 ms).
+constexpr Nanos kMaxBackoff = 500'000'000;
 constexpr size_t kMaxIdle = 32;  // more idle connections than this are closed
 
 // The server does not have the code (it restarted, SCRIPT FLUSH, FUNCTION FLUSH) or cannot

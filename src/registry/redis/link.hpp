@@ -7,7 +7,7 @@
 //
 // One command = one connection taken from the pool for one round trip, so threads never
 // wait for each other's replies. After a failed connect the link stays "down" for a
-// backoff (doubling from 25 ms to 1 s) and fails calls at once, which keeps acquire's
+// backoff (doubling from 25 ms to 500 ms) and fails calls at once, which keeps acquire's
 // PTL_EBACKEND prompt while the server is away; the first call after the backoff tries
 // again, and a success resets it.
 #pragma once

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <shared_mutex>
 
 #include "log/log.hpp"
 
@@ -76,6 +77,7 @@ Reply RedisLimiter::run(std::string_view op, const std::string_view* args, size_
   argv.clear();
   argv.emplace_back(op);
   argv.emplace_back(keys_.channel);
+  argv.emplace_back(backend_->session());
   argv.emplace_back(lease_us_);
   argv.insert(argv.end(), args, args + n);
   return backend_->link().eval(keys_argv_, argv);
@@ -126,8 +128,12 @@ Status RedisLimiter::start(uint64_t cost, const WaiterPtr& w, Permit* out, Nanos
   // over before its channel was confirmed (the script counts its refusal as a timeout).
   std::string_view ticket;
   Reply r;
+  // Until a permit granted here is recorded below, a sync must not run: it would tell the
+  // server we do not have what this round trip is giving us.
+  std::shared_lock<WriterFirstLock> session(session_mu_, std::defer_lock);
   try {
     if (w) ticket = listening(w->deadline) ? std::string_view(w->ticket) : "-";
+    session.lock();
     r = run("acq", {cost_arg, ticket});
   } catch (const BackendDown&) {
     if (w && !unregister(w)) return Status::kAgain;
@@ -150,6 +156,8 @@ Status RedisLimiter::start(uint64_t cost, const WaiterPtr& w, Permit* out, Nanos
     *out = add_permit_locked(grant);
     return Status::kOk;
   }
+  // No callback may run under the read lock (it could acquire or release again).
+  session.unlock();
   const std::string_view tag = v.at(0).str();
   if (tag == "queued") {
     queued(w, v.at(1).integer());
@@ -183,6 +191,9 @@ Status RedisLimiter::try_acquire(uint64_t cost, Permit* out, Nanos* retry_after_
 }
 
 void RedisLimiter::release(Permit permit, std::optional<uint64_t> actual_cost) {
+  // A sync between taking the permit out of held_ and the release reaching the server
+  // would free it there first, and the release would look late.
+  std::shared_lock<WriterFirstLock> session(session_mu_);
   Held held;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -197,27 +208,30 @@ void RedisLimiter::release(Permit permit, std::optional<uint64_t> actual_cost) {
     held_.erase(it);
   }
   if (held.grant == 0) return;  // an open permit never reached the server
-  const std::string id = std::to_string(held.grant);
-  const std::string actual =
-      actual_cost ? std::to_string(std::min<uint64_t>(*actual_cost, kMaxExact)) : std::string();
-  // The permit is gone from here whatever happens next: if the server cannot be told, its
-  // lease (no longer renewed) ends it there, so the release still succeeds.
+  PendingRelease rel{
+      std::to_string(held.grant),
+      actual_cost ? std::to_string(std::min<uint64_t>(*actual_cost, kMaxExact)) : std::string(),
+      std::move(held.ticket)};
+  // The permit is gone from here whatever happens next: if the server cannot be told now,
+  // the release is kept and delivered by the next heartbeat that gets through.
   try {
-    const Reply r = run("rel", {id, actual, held.ticket});
+    const Reply r = run("rel", {rel.grant, rel.actual, rel.ticket});
     // HELD alone when nobody waits, else {HELD, wake us}.
     const ReplyView v = r.view();
     if ((v.is_integer() ? v : v.at(0)).integer() == 0) {
       log::logger().warn(
-          "limiter '{}': permit {} was released after its lease had ended "
-          "(the process stalled, or lost redis, for longer than a lease)",
+          "limiter '{}': permit {} was released after the server had reclaimed it (the "
+          "process stalled, or lost redis, for longer than a lease)",
           keys_.name, permit);
     }
     if (!v.is_integer()) schedule_wake(v.at(1).integer());
   } catch (const Error& e) {
     log::logger().warn(
-        "limiter '{}': release of permit {} did not reach redis ({}); the "
-        "server reclaims it when its lease ends",
+        "limiter '{}': release of permit {} did not reach redis ({}); kept, and delivered "
+        "once it answers",
         keys_.name, permit, e.what());
+    std::lock_guard<std::mutex> lock(mutex_);
+    pending_.push_back(std::move(rel));
   }
 }
 

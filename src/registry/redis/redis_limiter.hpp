@@ -4,8 +4,11 @@
 // Every acquire and release is one FCALL (or EVALSHA) of the limiter code (lua/), which
 // keeps the holders, the window log and the line of waiters consistent on the server's
 // clock.
-// A permit is a lease: the registry's renewal keeps it alive while this process lives;
-// if the process dies, the script reclaims it when the lease ends.
+// Liveness is per process: the server ties every permit and place in line to this
+// registry's session, which the heartbeat (every third of a lease, O(1) per limiter)
+// keeps alive; if the process dies, the script reclaims all of it once the session's
+// lease ends. A release or cancel that cannot reach the server is kept, and the next
+// heartbeat that gets through delivers it and reconciles what we really hold (sync).
 //
 // Waiting: an acquire that finds no room takes a ticket in the server's line in the same
 // round trip. Whoever frees room (a release, a timer at the window's next free moment,
@@ -29,6 +32,7 @@
 #include "core/limiter.hpp"
 #include "registry/redis/backend.hpp"
 #include "registry/redis/keys.hpp"
+#include "registry/redis/writer_first_lock.hpp"
 
 namespace ptl::core::redis {
 
@@ -62,8 +66,10 @@ class RedisLimiter final : public Limiter {
   void on_message(const std::string& payload);
   // The subscriber lost its connection: grants may have been published unheard.
   void on_notifications_lost(const std::string& why);
-  // Renews the leases of our permits and tickets; false if Redis could not be reached.
-  bool renew();
+  // The session's heartbeat on this limiter, if we hold or wait for anything here, after
+  // delivering kept releases; a sync instead when something may have gone astray. False
+  // if Redis could not be reached (the scheduler then tries again soon).
+  bool heartbeat();
 
  protected:
   void close() override;
@@ -117,6 +123,18 @@ class RedisLimiter final : public Limiter {
   Status admit_open(Permit* out);  // on_error=open while Redis is away
   [[noreturn]] void throw_removed() const;
 
+  // ---- the session (redis_limiter_session.cpp) ----
+  // A release the server has not heard yet: delivered by the next heartbeat.
+  struct PendingRelease {
+    std::string grant, actual, ticket;  // the rel op's arguments
+  };
+  // Delivers kept releases in order; throws (keeping the rest) if the server is away.
+  void deliver_pending();
+  void beat();
+  // Tells the server everything this process holds and waits for on the limiter, so that
+  // it frees what we no longer have and counts what we do (lua/session.lua, sync).
+  void sync();
+
   // ---- waiting (redis_limiter_wait.cpp) ----
   // Registers a waiter (kStarting) under a fresh ticket, before its first round trip:
   // the grant for it may be published before that round trip's reply arrives.
@@ -152,6 +170,15 @@ class RedisLimiter final : public Limiter {
   bool closed_ = false;                                 // guarded by mutex_
   bool open_logged_ = false;                            // guarded by mutex_
   uint64_t notifications_lost_ = 0;                     // guarded by mutex_
+  std::vector<PendingRelease> pending_;                 // guarded by mutex_
+  bool needs_sync_ = false;                             // guarded by mutex_
+  Nanos refreshed_at_ = 0;  // guarded by mutex_; when the last hb or sync that got through
+                            // was sent (the session's lease ran from then at the latest)
+  // Shared by every round trip whose reply changes the permits we hold (an acquire until
+  // its permit is recorded, a release); exclusive for a sync, so that the permits it lists
+  // are exactly those the server has from us. Tickets need none: every waiter is listed,
+  // from before its first round trip. Writer first: a busy process never starves its sync.
+  WriterFirstLock session_mu_;
 };
 
 }  // namespace ptl::core::redis

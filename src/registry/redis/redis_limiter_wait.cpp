@@ -1,4 +1,4 @@
-// The waiting half of RedisLimiter: tickets, notifications, timers, cancel, renewal.
+// The waiting half of RedisLimiter: tickets, notifications, timers, cancel.
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -34,7 +34,12 @@ RedisLimiter::WaiterPtr RedisLimiter::new_waiter(Nanos timeout_ns,
 bool RedisLimiter::listening(Nanos deadline) {
   const Nanos limit = deadline_after(monotonic_now(), backend_->options().timeout_ns);
   std::string why;
-  if (backend_->subscriber().wait_confirmed(keys_.channel, std::min(deadline, limit), &why)) {
+  // Both on the current connection: the limiter's channel carries the grant, the session's
+  // tells the server that this process is still there to take it.
+  Subscriber& sub = backend_->subscriber();
+  const Nanos until = std::min(deadline, limit);
+  if (sub.wait_confirmed(backend_->session_channel(), until, &why) &&
+      sub.wait_confirmed(keys_.channel, until, &why)) {
     return true;
   }
   // The caller's own deadline came first and notifications are up: its time is over before
@@ -139,13 +144,15 @@ bool RedisLimiter::leave(const WaiterPtr& w, Status status, char reason) {
   }
   // The script takes the ticket out of line, or undoes the grant a notification is
   // still carrying to us; either way no trace is left. If the server cannot be reached,
-  // the ticket's lease ends it there.
+  // the next heartbeat's sync does it.
   int64_t wake_us = -1;
   try {
     const Reply r = run("cxl", {w->ticket, std::string_view(&reason, 1)});
     wake_us = r.view().at(1).integer();
   } catch (const Error& e) {
     log::logger().debug("limiter '{}': leaving the line: {}", keys_.name, e.what());
+    std::lock_guard<std::mutex> lock(mutex_);
+    needs_sync_ = true;  // the next heartbeat takes the ticket (or its grant) back
   }
   Done done;
   {
@@ -263,18 +270,20 @@ void RedisLimiter::on_notifications_lost(const std::string& why) {
     }
   }
   run_callbacks(done);
-  // Best effort: if only the notification connection broke, take the tickets out of
-  // line now rather than when their leases end.
+  // If only the notification connection broke, take the tickets out of line now; if the
+  // server is away, the next heartbeat's sync does it once it answers.
   for (const std::string& ticket : tickets) {
     try {
       run("cxl", {ticket, "x"});
     } catch (const Error&) {
-      break;  // the server is away: the leases will do it
+      std::lock_guard<std::mutex> lock(mutex_);
+      needs_sync_ = true;
+      break;
     }
   }
 }
 
-// ---- timers and renewal ---------------------------------------------------------------
+// ---- timers ---------------------------------------------------------------------------
 
 void RedisLimiter::schedule_wake(int64_t wake_us) {
   if (wake_us < 0) return;
@@ -306,56 +315,6 @@ void RedisLimiter::on_dispatch_timer() {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!waiting_.empty()) schedule_dispatch_locked(monotonic_now() + kDispatchRetry);
   }
-}
-
-bool RedisLimiter::renew() {
-  Argv args;
-  std::vector<std::string> words;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (closed_) return true;
-    for (const auto& [permit, held] : held_) {
-      if (held.grant != 0) words.push_back(std::to_string(held.grant));
-    }
-    const size_t grants = words.size();
-    for (const auto& [ticket, w] : waiting_) {
-      if (w->state == Waiter::State::kQueued) words.push_back(ticket);
-    }
-    if (words.empty()) return true;
-    words.insert(words.begin(), std::to_string(grants));
-  }
-  args.assign(words.begin(), words.end());
-  Reply r;
-  try {
-    r = run("renew", args);
-  } catch (const Error& e) {
-    log::logger().warn("limiter '{}': lease renewal failed: {}", keys_.name, e.what());
-    return false;
-  }
-  const ReplyView v = r.view();
-  Done done;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (v.at(0).integer() == 0) {
-      fail_all_locked(Status::kNotFound, "limiter '" + keys_.name + "' no longer exists", done);
-    }
-    for (size_t i = 0; i < v.at(2).size(); ++i) {
-      auto it = waiting_.find(std::string(v.at(2).at(i).str()));
-      if (it != waiting_.end() && it->second->state == Waiter::State::kQueued) {
-        finish_locked(it->second, Status::kBackend, 0,
-                      "the place in line lapsed (no lease renewal reached redis in time)", done);
-      }
-    }
-  }
-  if (v.at(1).size() > 0) {
-    log::logger().warn(
-        "limiter '{}': {} permits lapsed before their renewal (the process "
-        "stalled, or lost redis, for longer than a lease)",
-        keys_.name, v.at(1).size());
-  }
-  run_callbacks(done);
-  schedule_wake(v.at(3).integer());
-  return true;
 }
 
 void RedisLimiter::close() {

@@ -41,7 +41,7 @@ void RedisRegistry::forget(std::string_view name) {
 Reply RedisRegistry::run(std::string_view name, std::string_view op, const Argv& args) {
   const Keys keys(backend_->options().prefix, name, backend_->options().db);
   const std::string lease = std::to_string(backend_->options().lease_ns / 1000);
-  Argv argv{op, keys.channel, lease};
+  Argv argv{op, keys.channel, backend_->session(), lease};
   argv.insert(argv.end(), args.begin(), args.end());
   return backend_->link().eval(keys.argv(), argv);
 }

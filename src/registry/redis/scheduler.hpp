@@ -1,5 +1,5 @@
 // Scheduler: one thread per redis:// registry that runs tasks at monotonic times: the
-// lease renewals, the timers that cover a window's next free moment, and the deadlines
+// session heartbeats, the timers that cover a window's next free moment, and the deadlines
 // of asynchronous waiters. Tasks may make one round trip to Redis, which is why this
 // is not the core's TimerService: a slow server must not delay local limiters' timers.
 #pragma once

@@ -96,7 +96,7 @@ void parse_query(std::string_view uri, std::string_view query, RedisOptions* o) 
       if (!valid_prefix(value)) bad(uri, "prefix must be 1 to 64 characters of [A-Za-z0-9_.-]");
       o->prefix = value;
     } else if (key == "lease") {
-      // The renewal runs every third of a lease; below 0.1 s it would be a busy loop.
+      // The heartbeat runs every third of a lease; below 0.1 s it would be a busy loop.
       if (!parse_seconds(value, 0.1, 86400.0, &o->lease_ns)) {
         bad(uri, "lease must be a number of seconds from 0.1 to 86400");
       }

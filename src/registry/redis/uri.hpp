@@ -26,7 +26,9 @@ struct RedisOptions {
   bool has_password = false;
   int db = 0;
   std::string prefix = "ptl";
-  Nanos lease_ns = 30'000'000'000;   // how long a permit outlives its holder's last renewal
+  // How long a process's permits and places in line outlive its last heartbeat (one
+  // every third of it): the reclaim time of a process that died.
+  Nanos lease_ns = 3'000'000'000;
   Nanos timeout_ns = 2'000'000'000;  // bound on connecting and on every command
   OnError on_error = OnError::kFail;
 

@@ -7,11 +7,11 @@ ops.acq = function()
   if not load() then
     return {'nf'}
   end
-  local cost = tonumber(A[4])
+  local cost = tonumber(A[5])
   if mcpw > 0 and cost > mcpw then
     return {'inval', mcpw}
   end
-  local ticket = A[5]
+  local ticket = A[6]
   local now = server_now()
   local blocked = dispatch(now)
   local retry = -1 -- for a try: only a release can help, or others are in line
@@ -19,7 +19,8 @@ ops.acq = function()
     -- Nobody waits, so a new arrival may take what fits.
     local at = time_fit(cost, now)
     if at <= now and has_room(now) then
-      return grant(cost, now, now + tonumber(A[3]))
+      touch(now)
+      return grant(cost, now, SID)
     end
     if at > now then
       retry = at - now
@@ -34,7 +35,8 @@ ops.acq = function()
     dirty = true
     return {'again', retry}
   end
-  ticket_add(ticket, cost, now, tonumber(A[3]))
+  touch(now)
+  ticket_add(ticket, cost, now)
   if blocked == nil then
     blocked = dispatch(now) -- the new ticket is the head: when could it fit?
   end

@@ -4,7 +4,7 @@
 -- 'update' reconfigures only an existing one.
 -- Returns {'created'}, {'replaced'}, {'exists'}, {'nf'} or {'found', MC, MPW, WS, MCPW}.
 ops.reg = function()
-  local mode = A[4]
+  local mode = A[5]
   local existed = load()
   if not existed and mode == 'update' then
     return {'nf'}
@@ -22,8 +22,8 @@ ops.reg = function()
     seq = last -- grant ids start at the creation time (see grant())
   end
   local old_mcpw = mcpw
-  mc, mpw, wus, mcpw = tonumber(A[5]), tonumber(A[6]), tonumber(A[8]), tonumber(A[9])
-  call('HSET', K_S, 'mc', A[5], 'mpw', A[6], 'ws', A[7], 'mcpw', A[9])
+  mc, mpw, wus, mcpw = tonumber(A[6]), tonumber(A[7]), tonumber(A[9]), tonumber(A[10])
+  call('HSET', K_S, 'mc', A[6], 'mpw', A[7], 'ws', A[8], 'mcpw', A[10])
   if mcpw == 0 then
     call('DEL', K_C)
     wsum = 0
@@ -45,7 +45,7 @@ end
 -- Returns 1 if it existed.
 ops.rm = function()
   local existed = call('HEXISTS', K_S, 'mc')
-  call('DEL', K_S, K_H, K_W, K_C, K_Q, K_QE, K_QI, K_G)
+  call('DEL', K_S, K_H, K_W, K_C, K_Q, K_P, K_QI, K_G, K_O)
   call('PUBLISH', CHANNEL, 'r')
   return existed
 end
@@ -57,10 +57,7 @@ ops.stats = function()
     return {}
   end
   local now = server_now()
-  local held = call('ZCARD', K_H) - reclaim_holders(now)
-  if qn > 0 then
-    reclaim_tickets(now)
-  end
+  local held = call('ZCARD', K_H) - reap(now)
   local count, cost = 0, 0
   if mpw > 0 or mcpw > 0 then
     evict(now)

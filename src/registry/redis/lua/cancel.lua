@@ -8,7 +8,7 @@ ops.cxl = function()
     return {'nf', -1}
   end
   local now = server_now()
-  local ticket = A[4]
+  local ticket = A[5]
   local result = 'nf'
   local _, enq = ticket_info(ticket)
   if ticket_del(ticket) == 1 then
@@ -17,27 +17,11 @@ ops.cxl = function()
       dirty = true
     end
     result = 'left'
-  else
-    local id = call('ZSCORE', K_G, ticket)
-    if id then
-      id = fmt(tonumber(id))
-      call('ZREM', K_G, ticket)
-      if call('ZREM', K_H, id) == 1 then
-        if call('ZREM', K_W, id) == 1 then
-          wn = wn - 1
-          if mcpw > 0 then
-            wsum = wsum - tonumber(call('HGET', K_C, id) or 1)
-          end
-        end
-        call('HDEL', K_C, id)
-        acq = acq - 1
-        dirty = true
-        result = 'undone'
-      end
-    end
+  elseif undo_handoff(ticket) then
+    result = 'undone'
   end
   if result ~= 'nf' then
-    local reason = A[5]
+    local reason = A[6]
     if reason == 't' then
       tmo = tmo + 1
       dirty = true

@@ -4,20 +4,28 @@
 -- later), and as one script (SCRIPT LOAD, EVALSHA) for older servers and for users the
 -- server lets run scripts only. Both run the same code with the same keys and arguments.
 --
--- Every call names the eight keys of one limiter; they share the hash tag {PREFIX:NAME},
+-- Every call names the nine keys of one limiter; they share the hash tag {PREFIX:NAME},
 -- so a Redis Cluster keeps them in one slot:
 --   s   hash  mc, mpw, ws (window seconds, as given), mcpw: the limits, for readers of
 --             the config (written only by reg); b: the limits and the state packed as
 --             18 little-endian doubles (struct, format F below, the order of the locals
 --             below). The limiter exists when s has mc.
---   h   zset  holders: grant id -> lease end
+--   h   zset  holders: grant id -> grant time
 --   w   zset  window log: grant id -> grant time (only while the limiter has a window)
 --   c   hash  window costs: grant id -> cost (only costs other than 1, only with mcpw)
 --   q   zset  waiters: ticket -> ticket number (the order of service)
---   qe  zset  waiters: ticket -> lease end
+--   p   zset  sessions: session id -> lease end. A session is one process's presence
+--             (the registry's random token); its heartbeat moves the end on.
 --   qi  hash  waiters: ticket -> "cost enqueue-time"
 --   g   zset  grants handed to a waiter and not released yet: ticket -> grant id
--- ARGV: op, the limiter's notification channel, the lease (us), then the op's arguments.
+--   o   hash  holders' sessions: grant id -> session id. A ticket names its session
+--             itself: it is "SESSION.N".
+-- ARGV: op, the limiter's notification channel, the caller's session id, the session
+-- lease (us), then the op's arguments.
+--
+-- Liveness is per process, not per permit: whatever a session holds or waits for is
+-- reclaimed together once its lease has ended (reap below), so one heartbeat per process
+-- and limiter keeps any number of permits and tickets alive.
 --
 -- Time is the server's (TIME), in microseconds, never a client's; it is kept from
 -- running backwards per limiter, so the window log stays ordered. Numbers inside strings
@@ -31,7 +39,7 @@
 -- release would have to write it), so a release reads neither s nor the clock when
 -- nobody waits (EXISTS q); ids and scores go to redis.call as %d strings; the window log
 -- is trimmed at most every EVICT_EVERY us, and exactly whenever it could refuse a grant.
--- An uncontended acquire is 5 server calls (6 with a window), a release 2.
+-- An uncontended acquire is 7 server calls (8 with a window), a release 3.
 --
 -- Library form: the top level runs once, when the library loads, where no global is
 -- readable yet (not even redis.call or struct). So the locals below are per-call state
@@ -54,9 +62,9 @@ local EVICT_EVERY = 1000 -- us: the longest the window log keeps what no longer 
 
 local ops = {}
 local call -- redis.call, bound by run()
-local K_S, K_H, K_W, K_C, K_Q, K_QE, K_QI, K_G
-local A, CHANNEL -- the call's ARGV and channel; ARGV[3], the lease (us), is converted
-                 -- only by the ops that need it
+local K_S, K_H, K_W, K_C, K_Q, K_P, K_QI, K_G, K_O
+local A, CHANNEL, SID -- the call's ARGV, channel and session; ARGV[4], the lease (us), is
+                      -- converted only by the ops that need it (lease())
 
 -- The fields of b: limits, state, statistics (see the header for their meaning).
 local mc, mpw, wus, mcpw         -- max_concurrent, per window, window (us), cost per window
@@ -94,32 +102,16 @@ local function server_now()
   return now
 end
 
--- ---- holders and tickets ----
+-- ---- sessions, holders and tickets ----
 
--- Holders whose lease ended belong to processes that died (or stopped renewing); their
--- permits are given up. Returns how many. Only needed when the live ones might fill
--- the limit (expired holders can only make it look fuller).
-local function reclaim_holders(now)
-  local first = call('ZRANGE', K_H, 0, 0, 'WITHSCORES')
-  if not first[2] or tonumber(first[2]) > now then
-    return 0
-  end
-  for _, id in ipairs(call('ZRANGEBYSCORE', K_H, '-inf', now)) do
-    call('ZREMRANGEBYSCORE', K_G, id, id)
-  end
-  return call('ZREMRANGEBYSCORE', K_H, '-inf', now)
+local function lease()
+  return tonumber(A[4])
 end
 
-local function has_room(now)
-  local n = call('ZCARD', K_H)
-  return n < mc or n - reclaim_holders(now) < mc
-end
-
-local function ticket_add(ticket, cost, now, lease)
+local function ticket_add(ticket, cost, now)
   tseq = tseq + 1
   qn = qn + call('ZADD', K_Q, tseq, ticket)
   dirty = true
-  call('ZADD', K_QE, now + lease, ticket)
   call('HSET', K_QI, ticket, fmt(cost) .. ' ' .. fmt(now))
 end
 
@@ -128,7 +120,6 @@ local function ticket_del(ticket)
   if n == 1 then
     qn = qn - 1
     dirty = true
-    call('ZREM', K_QE, ticket)
     call('HDEL', K_QI, ticket)
   end
   return n
@@ -143,14 +134,84 @@ local function ticket_info(ticket)
   return tonumber(cost), tonumber(enq)
 end
 
--- Tickets whose lease ended: their waiters died (or stopped renewing) and leave the line.
-local function reclaim_tickets(now)
-  local first = call('ZRANGE', K_QE, 0, 0, 'WITHSCORES')
-  if first[2] and tonumber(first[2]) <= now then
-    for _, ticket in ipairs(call('ZRANGEBYSCORE', K_QE, '-inf', now)) do
-      ticket_del(ticket)
+local function session_of(ticket)
+  return string.match(ticket, '^([^.]*)')
+end
+
+-- The caller's process is alive: its session's lease starts again.
+local function touch(now)
+  call('ZADD', K_P, fmt(now + lease()), SID)
+end
+
+-- True while the session's process is connected to the server: its subscriber holds the
+-- session's channel from before it takes any ticket until its connection ends.
+local function present(sid)
+  return call('PUBSUB', 'NUMSUB', 'ptl-session:' .. sid)[2] > 0
+end
+
+-- True in the first lease (and a second) of the server's life. Its uptime is all a script
+-- can learn of its start, in whole seconds: a session late then may have been cut off by
+-- the restart rather than by its process's death. An ACL that refuses INFO makes it false.
+local function server_is_new()
+  local info = redis.pcall('INFO', 'server')
+  if type(info) ~= 'string' then
+    return false
+  end
+  local uptime = tonumber(string.match(info, 'uptime_in_seconds:(%d+)') or 0)
+  return uptime * 1000000 < lease() + 1000000
+end
+
+-- A session whose lease ended is reaped when its process is gone: not connected, and the
+-- server old enough that its heartbeats could have reached it. Its permits, its hand-offs
+-- and its places in line are then given up together. Returns how many permits that
+-- freed. A session late while its process is still connected, or while the server is
+-- new (a restart cut it off; its process reconnects within the lease), gets a new lease
+-- from now instead: its process may still be using its permits. One look at the oldest
+-- lease when none ended.
+local function reap(now)
+  local first = call('ZRANGE', K_P, 0, 0, 'WITHSCORES')
+  if not first[2] or tonumber(first[2]) >= now then
+    return 0
+  end
+  local until_ = fmt(now + lease())
+  local young = server_is_new()
+  local late = call('ZRANGEBYSCORE', K_P, '-inf', '(' .. fmt(now))
+  local dead, any = {}, false
+  for _, sid in ipairs(late) do
+    if young or present(sid) then
+      call('ZADD', K_P, until_, sid)
+    else
+      call('ZREM', K_P, sid)
+      dead[sid] = true
+      any = true
     end
   end
+  if not any then
+    return 0
+  end
+  local freed = 0
+  local owners = call('HGETALL', K_O)
+  for i = 1, #owners, 2 do
+    if dead[owners[i + 1]] then
+      local id = owners[i]
+      freed = freed + call('ZREM', K_H, id)
+      call('HDEL', K_O, id)
+      call('ZREMRANGEBYSCORE', K_G, id, id)
+    end
+  end
+  if qn > 0 then
+    for _, ticket in ipairs(call('ZRANGE', K_Q, 0, -1)) do
+      if dead[session_of(ticket)] then
+        ticket_del(ticket)
+      end
+    end
+  end
+  return freed
+end
+
+local function has_room(now)
+  local n = call('ZCARD', K_H)
+  return n < mc or n - reap(now) < mc
 end
 
 -- ---- the window ----
@@ -237,13 +298,14 @@ end
 
 -- ---- grants and the line ----
 
--- Records a grant and returns its id. Ids start at the limiter's creation time in us
--- and grow by one per grant, so they never repeat, not even when a limiter is removed
--- and created again under the same name.
-local function grant(cost, now, lease_end)
+-- Records a grant to session `sid` and returns its id. Ids start at the limiter's
+-- creation time in us and grow by one per grant, so they never repeat, not even when a
+-- limiter is removed and created again under the same name.
+local function grant(cost, now, sid)
   seq = seq + 1
   local id = fmt(seq)
-  call('ZADD', K_H, fmt(lease_end), id)
+  call('ZADD', K_H, fmt(now), id)
+  call('HSET', K_O, id, sid)
   if mpw > 0 or mcpw > 0 then
     wn = wn + call('ZADD', K_W, fmt(now), id)
     if mcpw > 0 then
@@ -259,22 +321,55 @@ local function grant(cost, now, lease_end)
   return seq
 end
 
+-- Undoes the grant handed to `ticket` whose waiter never took it (it timed out, was
+-- cancelled or is gone), window entry included: nobody used it, so it leaves no trace.
+-- True if there was one.
+local function undo_handoff(ticket)
+  local id = call('ZSCORE', K_G, ticket)
+  if not id then
+    return false
+  end
+  id = fmt(tonumber(id))
+  call('ZREM', K_G, ticket)
+  call('HDEL', K_O, id)
+  if call('ZREM', K_H, id) == 0 then
+    return false
+  end
+  if call('ZREM', K_W, id) == 1 then
+    wn = wn - 1
+    if mcpw > 0 then
+      wsum = wsum - tonumber(call('HGET', K_C, id) or 1)
+    end
+  end
+  call('HDEL', K_C, id)
+  acq = acq - 1
+  dirty = true
+  return true
+end
+
 -- Hands capacity to the waiters at the head of the line, in ticket order, as long as
 -- the head fits. Each grant is published to the waiter's process (no round trip back).
 -- Returns nil when nobody waits, else the server time at which the head could fit (a
--- number > now) or 'full' when only a release or a lease end can make room.
+-- number > now) or 'full' when only a release or a session's end can make room. Waiters
+-- of sessions that ended have left the line (reap), and a waiter whose process is no
+-- longer connected leaves it when it reaches the head, so a hand-off never goes to a
+-- process known to be gone.
 local function dispatch(now)
   if qn == 0 then
     return nil
   end
-  reclaim_tickets(now)
+  reap(now)
   while qn > 0 do
     local head = call('ZRANGE', K_Q, 0, 0)[1]
     if not head then
       return redis.error_reply('ptl: queue size out of step') -- an invariant broke
     end
     local cost, enq = ticket_info(head)
-    if mcpw > 0 and cost > mcpw then
+    if not present(session_of(head)) then
+      -- Its process died (or lost its notification connection, which fails its waiters):
+      -- a grant would go unused until the session's lease ends. The next one is served.
+      ticket_del(head)
+    elseif mcpw > 0 and cost > mcpw then
       -- A reconfiguration shrank the cost limit below this waiter's cost: it can never
       -- be granted, and must not block the line.
       ticket_del(head)
@@ -287,10 +382,9 @@ local function dispatch(now)
       if not has_room(now) then
         return 'full'
       end
-      -- Until the waiter's process takes it over, the grant lives as long as the ticket
-      -- would have: a waiter that died does not hold it for a full lease.
-      local lease_end = tonumber(call('ZSCORE', K_QE, head))
-      local id = grant(cost, now, lease_end)
+      -- The grant belongs to the waiter's session: if that process dies before it hears
+      -- of it, the grant is reaped with the rest of the session.
+      local id = grant(cost, now, session_of(head))
       ticket_del(head)
       call('ZADD', K_G, fmt(id), head)
       if enq then
@@ -305,14 +399,18 @@ end
 -- Turns dispatch's answer into the caller's wake-up delay (us; -1 when nobody waits).
 -- A head blocked by time is announced on the channel, once per moment, so that every
 -- process with waiters sets a timer for it; a head blocked by the concurrency limit
--- waits for a release, or at the latest for the first lease to end.
+-- waits for a release, or at the latest for the first session's lease to end (a dead
+-- holder is reaped then; a live one has moved it on by then, and the timer looks again).
 local function wake_after(now, blocked)
   if blocked == nil then
     return -1
   end
   if blocked == 'full' then
-    local first = call('ZRANGE', K_H, 0, 0, 'WITHSCORES')
-    return math.max(tonumber(first[2]) - now, 0)
+    local first = call('ZRANGE', K_P, 0, 0, 'WITHSCORES')
+    if not first[2] then
+      return lease()
+    end
+    return math.max(tonumber(first[2]) - now, 0) + 1
   end
   if wk <= now or wk > blocked then
     wk = blocked

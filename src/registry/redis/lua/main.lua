@@ -2,9 +2,9 @@
 -- The library registers run as its function; the script form ends with run(KEYS, ARGV).
 local function run(keys, argv)
   call = redis.call
-  K_S, K_H, K_W, K_C, K_Q, K_QE, K_QI, K_G =
-    keys[1], keys[2], keys[3], keys[4], keys[5], keys[6], keys[7], keys[8]
-  A, CHANNEL = argv, argv[2]
+  K_S, K_H, K_W, K_C, K_Q, K_P, K_QI, K_G, K_O =
+    keys[1], keys[2], keys[3], keys[4], keys[5], keys[6], keys[7], keys[8], keys[9]
+  A, CHANNEL, SID = argv, argv[2], argv[3]
   dirty = false
   local op = ops[argv[1]]
   if not op then

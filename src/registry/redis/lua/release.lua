@@ -1,11 +1,12 @@
 -- rel GRANT ACTUAL_COST HANDOFF_TICKET: gives a permit back, corrects its cost in the
 -- window ('' = no correction) and forgets the hand-off record it came with ('' = none).
--- Returns HELD, 1 if the permit was still held (0: its lease had ended, or the limiter is
--- gone), when nobody waits, else {HELD, wake us}. When nobody waits and no cost changes,
+-- Returns HELD, 1 if the permit was still held (0: its session was reaped, the release
+-- was delivered twice, or the limiter is gone), when nobody waits, else {HELD, wake us}. When nobody waits and no cost changes,
 -- neither s nor the clock is read.
 ops.rel = function()
-  local id, actual, ticket = A[4], A[5], A[6]
+  local id, actual, ticket = A[5], A[6], A[7]
   local held = call('ZREM', K_H, id)
+  call('HDEL', K_O, id)
   if ticket ~= '' then
     call('ZREM', K_G, ticket)
   end
