@@ -9,6 +9,7 @@
 #include "registry/shm/segment.hpp"
 #include "registry/shm/slots.hpp"
 #include "registry/shm/sync.hpp"
+#include "registry/shm/testing.hpp"
 
 namespace ptl::shm {
 namespace {
@@ -33,7 +34,7 @@ void Agent::start(std::shared_ptr<Segment> self) {
 
 void Agent::stop() {
   stop_.store(true, std::memory_order_release);
-  wake();
+  wake();  // after the flag: run() relies on that order
   // On an agent thread (a callback closing the last handle) it is not waited for: this
   // agent exits after the callback, and agents never wait for one another.
   if (t_agent != nullptr) return;
@@ -94,9 +95,14 @@ void Agent::run(std::promise<void>* claimed) {
 
   ProcEntry& me = seg_.proc(self);
   core::Nanos next_sweep = core::kNever;
-  while (!stop_.load(std::memory_order_acquire)) {
-    // Read before looking: a ring after this makes the wait below return at once.
+  for (;;) {
+    // The doorbell before the stop flag: stop() sets the flag, then rings. A ring after
+    // this read makes the wait below return at once; a ring before it comes with the
+    // flag, seen below. Read the other way round, a stop() between the two would be
+    // absorbed and the agent sleep (with no deadline) while stop() waits for it.
     const uint32_t seen = me.doorbell.load(std::memory_order_acquire);
+    if (auto* hook = testing::agent_loop_hook()) hook(me.doorbell);
+    if (stop_.load(std::memory_order_acquire)) break;
     const core::Nanos now = core::monotonic_now();
     const bool sweep_due = now >= next_sweep;
     if (sweep_due) sweep_waited(now);
@@ -195,7 +201,19 @@ bool Agent::poll(AsyncWaiter& w, core::Nanos now, bool force, core::Nanos* wake)
   } catch (const core::Error& e) {
     log::logger().error("{}: async acquire {}: {}", seg_.uri(), w.id, e.what());
     w.status = e.status();
+    abandon(w, now);
     return true;
+  }
+}
+
+void Agent::abandon(AsyncWaiter& w, core::Nanos now) {
+  // Its callback reports the error: its slot must not stay in line (a grant to nobody
+  // would never be released) nor stay held.
+  try {
+    LimiterLock lock(seg_, *w.block);
+    if (lock.live(w.uid)) withdraw(seg_, *w.block, w.ticket, w.status, now);
+  } catch (const core::Error& e) {
+    log::logger().error("{}: async acquire {}: cannot withdraw it: {}", seg_.uri(), w.id, e.what());
   }
 }
 

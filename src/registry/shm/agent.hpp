@@ -78,6 +78,8 @@ class Agent {
   core::Nanos serve(core::Nanos now, bool force, AsyncList* done);
   // Locks w's limiter if needed; true (w completed) or *wake = when to look again.
   bool poll(AsyncWaiter& w, core::Nanos now, bool force, core::Nanos* wake);
+  // After poll failed on w: takes its slot out of its limiter (best effort).
+  void abandon(AsyncWaiter& w, core::Nanos now);
   void sweep_waited(core::Nanos now);
   bool has_waiters();
 

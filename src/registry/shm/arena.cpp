@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstddef>
+#include <string>
 #include <system_error>
 
 #include "core/status.hpp"
@@ -51,22 +53,38 @@ void repair_arena(void* ctx) noexcept {
   log::logger().warn("{}: a process died holding the arena lock; repaired", seg->uri());
 }
 
-void grow_file(Segment& seg, Header& h, uint64_t needed) {
-  if (needed > kMaxSegmentBytes) {
-    core::fail(core::Status::kBackend, "shm segment " + seg.uri() + " is full (" +
-                                           std::to_string(kMaxSegmentBytes >> 20) + " MiB)");
-  }
+std::string mib(uint64_t bytes) {
+  return std::to_string(bytes >> 20) + " MiB";
+}
+
+// posix_fallocate, not ftruncate: the pages are reserved now, so a full /dev/shm is an
+// error here instead of a SIGBUS at some later first touch. 0 or an errno value.
+int reserve_file(int fd, uint64_t from, uint64_t to) {
+  int rc = 0;
+  do {
+    rc = posix_fallocate(fd, static_cast<off_t>(from), static_cast<off_t>(to - from));
+  } while (rc == EINTR);
+  return rc;
+}
+
+// Grows the file to hold `needed` bytes, for an allocation of `bytes`: to twice its size
+// (few, large steps), or, when that does not fit on the file system, to what is needed.
+void grow_file(Segment& seg, Header& h, uint64_t needed, uint64_t bytes) {
   const uint64_t current = h.file_bytes.load(std::memory_order_relaxed);
-  const uint64_t target =
+  const uint64_t least = std::min(kMaxSegmentBytes, round_up(needed, kGrowStep));
+  const uint64_t doubled =
       std::min(kMaxSegmentBytes, round_up(std::max(needed, current * 2), kGrowStep));
-  // fallocate, not ftruncate: the pages are reserved now, so a full /dev/shm is this
-  // error instead of a SIGBUS at some later first touch.
-  const int rc =
-      posix_fallocate(seg.fd(), static_cast<off_t>(current), static_cast<off_t>(target - current));
+  uint64_t target = doubled;
+  int rc = reserve_file(seg.fd(), current, target);
+  if (rc != 0 && least < doubled) {
+    target = least;
+    rc = reserve_file(seg.fd(), current, target);
+  }
   if (rc != 0) {
-    core::fail(core::Status::kBackend, "cannot grow shm segment " + seg.uri() + " to " +
-                                           std::to_string(target >> 20) +
-                                           " MiB: " + std::system_category().message(rc));
+    core::fail(core::Status::kBackend, "shm segment " + seg.uri() + " is full: cannot allocate " +
+                                           std::to_string(bytes) + " bytes (its file cannot grow " +
+                                           "from " + mib(current) + " to " + mib(target) + ": " +
+                                           std::system_category().message(rc) + ")");
   }
   h.file_bytes.store(target, std::memory_order_release);
   seg.note_size(target);
@@ -91,14 +109,19 @@ Block arena_alloc(Segment& seg, BlockKind kind, int cls, uint64_t bytes) {
     head = next != 0 && !plausible(h, next) ? 0 : next;  // the one publishing store
     return {off, false};
   }
-  const uint64_t size = round_up(bytes, 64);
+  // A generic block is reused for any request of its class: it holds the class's
+  // largest, not just the request it was carved for.
+  const uint64_t size = kind == kGeneric ? std::max(round_up(bytes, 64), generic_class_bytes(cls))
+                                         : round_up(bytes, 64);
   const Offset off = h.arena_top;
   if (off < kArenaStart || size > kMaxSegmentBytes || off > kMaxSegmentBytes - size) {
     core::fail(core::Status::kBackend,
                "shm segment " + seg.uri() + " is full (" + std::to_string(kMaxSegmentBytes >> 20) +
                    " MiB): cannot allocate " + std::to_string(size) + " bytes");
   }
-  if (off + size > h.file_bytes.load(std::memory_order_relaxed)) grow_file(seg, h, off + size);
+  if (off + size > h.file_bytes.load(std::memory_order_relaxed)) {
+    grow_file(seg, h, off + size, size);
+  }
   h.arena_top = off + size;  // the one publishing store
   return {off, true};
 }

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "core/status.hpp"
+#include "log/log.hpp"
 #include "registry/shm/process_table.hpp"
 #include "registry/shm/segment.hpp"
 #include "registry/shm/slots.hpp"
@@ -140,14 +141,26 @@ void dispatch(Segment& seg, LimiterBlock& b, core::Nanos now) {
       continue;
     }
     core::Nanos retry_at = core::kNever;
-    if (!reserve(seg, b, w->cost, now, &retry_at)) {
-      if (w->wake_at.load(std::memory_order_relaxed) != retry_at) {
-        w->wake_at.store(retry_at, std::memory_order_relaxed);
-        notify(seg, *w);  // it sleeps until then itself: one wake-up, as a sleep_until
+    try {
+      if (reserve(seg, b, w->cost, now, &retry_at)) {
+        grant_waiter(seg, b, index, *w, now);
+        continue;
       }
-      break;
+    } catch (const core::Error& e) {
+      // Its grant cannot be recorded (no window log, and no room in the segment for
+      // one): it finishes with the error rather than waiting for room nobody will tell
+      // it about, and the release or cancel that got here still succeeds.
+      log::logger().error("{}: limiter '{}': a waiter cannot be granted: {}", seg.uri(),
+                          std::string_view(b.name, std::min<size_t>(b.name_len, kMaxNameBytes)),
+                          e.what());
+      finish_waiter(seg, b, index, *w, e.status(), now);
+      continue;
     }
-    grant_waiter(seg, b, index, *w, now);
+    if (w->wake_at.load(std::memory_order_relaxed) != retry_at) {
+      w->wake_at.store(retry_at, std::memory_order_relaxed);
+      notify(seg, *w);  // it sleeps until then itself: one wake-up, as a sleep_until
+    }
+    break;
   }
 }
 
@@ -178,6 +191,16 @@ bool leave_queue(Segment& seg, LimiterBlock& b, const Ticket& t, core::Status wh
   if (why == core::Status::kCanceled) ++b.total_cancelled;
   if (b.waiting > 0) dispatch(seg, b, now);  // the next in line may fit where this did not
   return true;
+}
+
+void withdraw(Segment& seg, LimiterBlock& b, const Ticket& t, core::Status why, core::Nanos now) {
+  core::Status st = core::Status::kOk;
+  const Outcome o = outcome(t, &st);  // kFinished frees the slot
+  if (o == Outcome::kWaiting) {
+    leave_queue(seg, b, t, why, now);
+  } else if (o == Outcome::kGranted) {
+    release_permit(seg, b, make_permit(t.index, t.serial), std::nullopt);
+  }
 }
 
 bool release_permit(Segment& seg, LimiterBlock& b, core::Permit permit,

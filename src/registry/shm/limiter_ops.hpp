@@ -66,7 +66,8 @@ core::Permit grant_new(Segment& seg, LimiterBlock& b, uint64_t cost, core::Nanos
 // Puts this process's waiter at the end of the line. Throws Error(kNoMemory).
 Ticket enqueue(Segment& seg, LimiterBlock& b, uint64_t cost, core::Nanos now, bool async);
 // Grants waiters from the head while they fit; tells a head blocked by time when to
-// look again; drops dead waiters.
+// look again; drops dead waiters; finishes with the error a waiter whose grant cannot
+// be recorded (a full segment: kBackend).
 void dispatch(Segment& seg, LimiterBlock& b, core::Nanos now);
 
 enum class Outcome { kWaiting, kGranted, kFinished, kLost };
@@ -76,6 +77,9 @@ Outcome outcome(const Ticket& t, core::Status* status);
 // The waiter leaves the line (timeout, cancel, close) and the next may be granted;
 // false if it was no longer waiting.
 bool leave_queue(Segment& seg, LimiterBlock& b, const Ticket& t, core::Status why, core::Nanos now);
+// A waiter whose owner gives up on it (its handle closed, its agent failed to serve
+// it): it leaves the line, or gives back the permit it was granted and never got.
+void withdraw(Segment& seg, LimiterBlock& b, const Ticket& t, core::Status why, core::Nanos now);
 // Frees a held permit; false (and nothing changed) if `permit` is not held here.
 bool release_permit(Segment& seg, LimiterBlock& b, core::Permit permit,
                     std::optional<uint64_t> actual_cost);

@@ -93,7 +93,9 @@ void initialize(const ShmUri& uri, int fd, char* base) {
   // holds the flock held here. Start from zeros: a creator that died may leave garbage.
   if (ftruncate(fd, 0) != 0) fail_sys("cannot reset " + file_of(uri), errno);
   if (const int rc = posix_fallocate(fd, 0, kInitialSegmentBytes); rc != 0) {
-    fail_sys("cannot size " + file_of(uri), rc);
+    fail_sys("cannot size shm segment " + file_of(uri) + " (" + uri.uri + ") to " +
+                 std::to_string(kInitialSegmentBytes >> 20) + " MiB",
+             rc);
   }
   auto* h = new (base) Header();
   h->layout_version = kLayoutVersion;

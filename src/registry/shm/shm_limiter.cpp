@@ -1,6 +1,7 @@
 #include "registry/shm/shm_limiter.hpp"
 
 #include <algorithm>
+#include <string>
 
 #include "log/log.hpp"
 #include "registry/shm/agent.hpp"
@@ -56,6 +57,20 @@ void ShmLimiter::fail_bad_permit(core::Permit permit) const {
   core::fail(core::Status::kInvalid, "permit " + std::to_string(permit) +
                                          " is not held on this limiter (already released, "
                                          "reclaimed, or another limiter's)");
+}
+
+void ShmLimiter::fail_unserved(LimiterBlock& b) const {
+  // Whoever dispatched could not record its grant: this process's own try says why,
+  // with the size, if the segment is still full.
+  std::string why =
+      "its window log could not be allocated or read (logged by the process that tried)";
+  try {
+    window_prepare(*seg_, b, config_of(b));
+  } catch (const core::Error& e) {
+    why = e.what();
+  }
+  core::fail(core::Status::kBackend,
+             "limiter '" + name_ + "' of " + seg_->uri() + " could not grant this waiter: " + why);
 }
 
 core::Status ShmLimiter::try_now(uint64_t cost, core::Nanos* now, core::Nanos* retry_at,
@@ -125,6 +140,7 @@ core::Status ShmLimiter::wait(LimiterLock& lock, const Ticket& t, core::Nanos de
         *out = make_permit(t.index, t.serial);
         return core::Status::kOk;
       case Outcome::kFinished:
+        if (st == core::Status::kBackend) fail_unserved(b);
         return st;
       case Outcome::kLost:
         core::fail(core::Status::kInternal, "a waiter's slot in " + seg_->uri() + " was taken");
@@ -192,6 +208,7 @@ void ShmLimiter::reconfigure(const core::LimiterConfig& config) {
   LimiterLock lock(*seg_, *b_);
   check_live(lock);
   LimiterBlock& b = *b_;
+  window_prepare(*seg_, b, config);  // a full segment: an error, and the config unchanged
   apply_config(b, config);
   log::logger().info(
       "limiter '{}' reconfigured: max_concurrent {}, {} per {} s, cost {}; {} in flight", name_,

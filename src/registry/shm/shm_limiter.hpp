@@ -46,6 +46,8 @@ class ShmLimiter final : public core::Limiter {
   void check_live(const LimiterLock& lock) const;
   [[noreturn]] void fail_closed() const;
   [[noreturn]] void fail_bad_permit(core::Permit permit) const;
+  // A waiter finished with kBackend by whoever dispatched. Requires the limiter's lock.
+  [[noreturn]] void fail_unserved(LimiterBlock& b) const;
 
   std::shared_ptr<Segment> seg_;
   LimiterBlock* b_;

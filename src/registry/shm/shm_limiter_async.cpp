@@ -99,14 +99,7 @@ void ShmLimiter::close() {
       try {
         LimiterLock lock(*seg_, *w.block);
         if (lock.live(w.uid)) {
-          core::Status st = core::Status::kOk;
-          const Outcome o = outcome(w.ticket, &st);
-          if (o == Outcome::kWaiting) {
-            leave_queue(*seg_, *w.block, w.ticket, core::Status::kClosed, core::monotonic_now());
-          } else if (o == Outcome::kGranted) {  // granted, not delivered: give it back
-            release_permit(*seg_, *w.block, make_permit(w.ticket.index, w.ticket.serial),
-                           std::nullopt);
-          }
+          withdraw(*seg_, *w.block, w.ticket, core::Status::kClosed, core::monotonic_now());
         }
       } catch (const core::Error& e) {
         log::logger().error("{}: closing an async acquire: {}", seg_->uri(), e.what());

@@ -10,6 +10,7 @@
 #include "registry/shm/segment.hpp"
 #include "registry/shm/shm_limiter.hpp"
 #include "registry/shm/sync.hpp"
+#include "registry/shm/window_log.hpp"
 
 namespace ptl::shm {
 namespace {
@@ -40,25 +41,38 @@ LimiterBlock& block_at(Segment& seg, Offset off) {
   return *seg.at<LimiterBlock>(off);
 }
 
+// Gives a block that did not become a limiter back, with its window log if it got one.
+void discard_block(Segment& seg, Offset off) {
+  LimiterBlock& b = block_at(seg, off);
+  {
+    LimiterLock lock(seg, b);
+    b.uid.store(0, std::memory_order_release);
+    window_free(seg, b);
+  }
+  arena_free(seg, kLimiterKind, 0, off);
+}
+
 // A new limiter named `name`, initialized under its own lock and published by one
-// store of its name entry (a creator that dies before that leaks the block).
+// store of its name entry (a creator that dies before that leaks the block). Everything
+// it needs is allocated first, so a full segment fails the register and leaves nothing.
 Offset create_locked(Segment& seg, std::string_view name, const core::LimiterConfig& config) {
   const Block blk = arena_alloc(seg, kLimiterKind, 0, sizeof(LimiterBlock));
   LimiterBlock& b = block_at(seg, blk.off);
   if (blk.fresh) init_robust_mutex(&b.mutex);  // once for the block's whole life
-  {
+  try {
     LimiterLock lock(seg, b);  // stale handles of an earlier limiter here may lock it
+    b.ring = 0;
+    b.ring_begin = b.ring_end = 0;
+    b.cost_sum = 0;
+    window_prepare(seg, b, config);
     apply_config(b, config);
     b.in_flight = b.waiting = 0;
     b.queue_head = b.queue_tail = kNil;
-    b.cost_sum = 0;
     b.slot_capacity = b.slot_hint = 0;
     b.next_ticket = 1;
     b.serial_next = b.serial_end = 0;
     b.penalty_until = 0;
     b.last_sweep = 0;
-    b.ring = 0;
-    b.ring_begin = b.ring_end = 0;
     std::fill(std::begin(b.chunks), std::end(b.chunks), Offset{0});
     b.total_acquired = b.total_timeouts = b.total_cancelled = 0;
     b.total_rejected = b.total_wait_ns = b.total_reclaimed = 0;
@@ -67,12 +81,14 @@ Offset create_locked(Segment& seg, std::string_view name, const core::LimiterCon
     b.name_len = static_cast<uint32_t>(name.size());
     b.uid.store(seg.header().next_uid.fetch_add(1, std::memory_order_relaxed) + 1,
                 std::memory_order_release);
+  } catch (...) {
+    arena_free(seg, kLimiterKind, 0, blk.off);
+    throw;
   }
   try {
     names_insert(seg, name, blk.off);
   } catch (...) {
-    b.uid.store(0, std::memory_order_release);
-    arena_free(seg, kLimiterKind, 0, blk.off);
+    discard_block(seg, blk.off);
     throw;
   }
   return blk.off;
@@ -109,6 +125,7 @@ void ShmRegistry::register_limiter(std::string_view name, const core::LimiterCon
   // In place, under the registry lock: nobody can remove it meanwhile.
   LimiterBlock& b = block_at(*seg_, off);
   LimiterLock limiter_lock(*seg_, b);
+  window_prepare(*seg_, b, config);  // a full segment: an error, and the config unchanged
   apply_config(b, config);
   if (b.waiting > 0) dispatch(*seg_, b, core::monotonic_now());
 }

@@ -13,6 +13,8 @@
 namespace ptl::shm::testing {
 namespace {
 
+std::atomic<AgentLoopHook> g_agent_loop_hook{nullptr};
+
 Segment& segment_of(core::Registry& reg) {
   auto* shm = dynamic_cast<ShmRegistry*>(&reg);
   if (shm == nullptr) core::fail(core::Status::kInvalid, "not an shm:// registry");
@@ -78,6 +80,39 @@ void die_in_arena_lock(core::Registry& reg) {
   lock_robust(&h.arena_mutex, nullptr, nullptr, "the arena lock");
   h.free_heads[kGeneric][3] = 12345;  // not a block: the next allocation would go astray
   die();
+}
+
+void drop_window_log(core::Registry& reg, std::string_view name) {
+  Segment& seg = segment_of(reg);
+  LimiterBlock& b = limiter_of(seg, name);
+  LimiterLock lock(seg, b);
+  b.ring = 0;  // leaked, as by window_repair: an unreadable ring is not freed
+  b.ring_begin = b.ring_end = 0;
+  b.cost_sum = 0;
+}
+
+uint64_t fill_arena(core::Registry& reg) {
+  Segment& seg = segment_of(reg);
+  Header& h = seg.header();
+  RobustGuard lock(&h.arena_mutex, nullptr, nullptr, "the arena lock");
+  const uint64_t saved = h.arena_top;
+  h.arena_top = kMaxSegmentBytes;  // the bump region is used up
+  return saved;
+}
+
+void restore_arena(core::Registry& reg, uint64_t saved) {
+  Segment& seg = segment_of(reg);
+  Header& h = seg.header();
+  RobustGuard lock(&h.arena_mutex, nullptr, nullptr, "the arena lock");
+  h.arena_top = saved;
+}
+
+void set_agent_loop_hook(AgentLoopHook hook) {
+  g_agent_loop_hook.store(hook, std::memory_order_relaxed);
+}
+
+AgentLoopHook agent_loop_hook() {
+  return g_agent_loop_hook.load(std::memory_order_relaxed);
 }
 
 }  // namespace ptl::shm::testing

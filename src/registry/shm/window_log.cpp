@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <limits>
+#include <string>
+#include <string_view>
 
 #include "core/status.hpp"
 #include "log/log.hpp"
@@ -21,20 +23,36 @@ uint64_t ring_bytes(uint64_t capacity) {
   return sizeof(RingBlock) + capacity * sizeof(WindowEntry);
 }
 
+// Callers index only entries that exist (ring_begin <= seq < ring_end) or room that was
+// just ensured, so a ring of capacity 0 (none yet) is never indexed: ring_of keeps a
+// limiter without a ring also without entries.
 struct Ring {
   WindowEntry* e = nullptr;
   uint64_t capacity = 0;
   WindowEntry& at(uint64_t seq) const { return e[seq % capacity]; }
 };
 
-Ring ring_of(Segment& seg, const LimiterBlock& b) {
-  if (b.ring == 0) return {};
+std::string_view name_of(const LimiterBlock& b) {
+  return {b.name, std::min<size_t>(b.name_len, kMaxNameBytes)};
+}
+
+Ring ring_of(Segment& seg, LimiterBlock& b) {
+  if (b.ring == 0) {
+    if (b.ring_begin != b.ring_end) {
+      // Entries without a ring: only a corrupt segment has them. They are unreadable.
+      log::logger().error("{}: limiter '{}' has window entries but no window log; dropped",
+                          seg.uri(), name_of(b));
+      b.ring_begin = b.ring_end;
+    }
+    b.cost_sum = 0;
+    return {};
+  }
   auto* r = seg.at<RingBlock>(b.ring);
   const uint64_t cap = r->capacity;
   if (cap == 0 || cap > kMaxWindowEntries) {
-    core::fail(core::Status::kBackend,
-               "shm segment " + seg.uri() + " has a corrupt window log in limiter '" +
-                   std::string(b.name, std::min<size_t>(b.name_len, kMaxNameBytes)) + "'");
+    core::fail(core::Status::kBackend, "shm segment " + seg.uri() +
+                                           " has a corrupt window log in limiter '" +
+                                           std::string(name_of(b)) + "'");
   }
   return {seg.at<WindowEntry>(b.ring + sizeof(RingBlock), cap), cap};
 }
@@ -46,32 +64,49 @@ void recompute_cost(Segment& seg, LimiterBlock& b) {
   b.cost_sum = sum;
 }
 
-// Room for one more entry: a bigger ring, filled and then published in one store.
-bool grow(Segment& seg, LimiterBlock& b) {
+// The first ring of a limiter with this count limit (0: none): no bigger than the
+// limit, which a count-limited window never exceeds.
+uint64_t first_ring_entries(uint64_t max_per_window) {
+  return max_per_window != 0 ? std::min(max_per_window, kFirstRingEntries) : kFirstRingEntries;
+}
+
+// A ring of `capacity` with the window's entries, filled and then published in one
+// store; the old one goes back to the arena. Throws Error(kBackend) if the segment is
+// full, and then changes nothing.
+void replace_ring(Segment& seg, LimiterBlock& b, uint64_t capacity) {
   const Ring old = ring_of(seg, b);
-  const uint64_t count = window_count(b);
-  const uint64_t limit =
-      b.max_per_window != 0 ? std::max(b.max_per_window, count + 1) : kMaxWindowEntries;
-  const uint64_t want =
-      std::min(std::min(limit, kMaxWindowEntries), std::max(kFirstRingEntries, old.capacity * 2));
-  if (want <= count) return false;
-  Block blk;
-  try {
-    blk = arena_alloc(seg, kGeneric, generic_class(ring_bytes(want)), ring_bytes(want));
-  } catch (const core::Error& e) {
-    log::logger().warn(
-        "limiter '{}': window log cannot grow to {} entries ({}); grants wait "
-        "for the oldest entry instead",
-        std::string_view(b.name, b.name_len), want, e.what());
-    return false;
-  }
-  seg.at<RingBlock>(blk.off)->capacity = want;
-  const Ring fresh{seg.at<WindowEntry>(blk.off + sizeof(RingBlock), want), want};
+  const Block blk =
+      arena_alloc(seg, kGeneric, generic_class(ring_bytes(capacity)), ring_bytes(capacity));
+  seg.at<RingBlock>(blk.off)->capacity = capacity;
+  const Ring fresh{seg.at<WindowEntry>(blk.off + sizeof(RingBlock), capacity), capacity};
   for (uint64_t s = b.ring_begin; s != b.ring_end; ++s) fresh.at(s) = old.at(s);
   const Offset old_off = b.ring;
   b.ring = blk.off;  // the publishing store
   if (old_off != 0) {
     arena_free(seg, kGeneric, generic_class(ring_bytes(old.capacity)), old_off);
+  }
+}
+
+// Room for one more entry. If the ring cannot grow, false: the grant waits for the
+// oldest entry to leave. A window without entries has none to wait for, so there the
+// failure is the caller's error (Error(kBackend) naming the segment and the size).
+bool grow(Segment& seg, LimiterBlock& b) {
+  const uint64_t capacity = ring_of(seg, b).capacity;
+  const uint64_t count = window_count(b);
+  const uint64_t limit =
+      b.max_per_window != 0 ? std::max(b.max_per_window, count + 1) : kMaxWindowEntries;
+  const uint64_t want =
+      std::min(std::min(limit, kMaxWindowEntries), std::max(kFirstRingEntries, capacity * 2));
+  if (want <= count) return false;
+  try {
+    replace_ring(seg, b, want);
+  } catch (const core::Error& e) {
+    if (count == 0) throw;
+    log::logger().warn(
+        "limiter '{}': window log cannot grow to {} entries ({}); grants wait "
+        "for the oldest entry instead",
+        name_of(b), want, e.what());
+    return false;
   }
   return true;
 }
@@ -114,10 +149,16 @@ core::Nanos window_earliest_fit(Segment& seg, LimiterBlock& b, core::Nanos now, 
     }
   }
   if (fit == now && count >= r.capacity && !grow(seg, b)) {
-    r = ring_of(seg, b);
+    r = ring_of(seg, b);  // grow() returns false only with entries in it
     fit = std::max(fit, r.at(b.ring_begin).time + window + 1);  // conservative: wait
   }
   return fit;
+}
+
+void window_prepare(Segment& seg, LimiterBlock& b, const core::LimiterConfig& config) {
+  if ((config.max_per_window == 0 && config.max_cost_per_window == 0) || b.ring != 0) return;
+  ring_of(seg, b);  // no ring: no entries either
+  replace_ring(seg, b, first_ring_entries(config.max_per_window));
 }
 
 uint64_t window_record(Segment& seg, LimiterBlock& b, core::Nanos now, uint64_t cost) {
@@ -131,9 +172,9 @@ uint64_t window_record(Segment& seg, LimiterBlock& b, core::Nanos now, uint64_t 
 }
 
 void window_correct(Segment& seg, LimiterBlock& b, uint64_t id, uint64_t actual_cost) {
+  const Ring r = ring_of(seg, b);  // first: it may drop entries that have no ring
   const uint64_t seq = id - 1;
   if (id == 0 || seq < b.ring_begin || seq >= b.ring_end) return;  // left the window
-  const Ring r = ring_of(seg, b);
   WindowEntry& e = r.at(seq);
   if (b.cost_sum == kMaxCost) {
     e.cost = actual_cost;
@@ -152,9 +193,7 @@ void window_repair(Segment& seg, LimiterBlock& b) noexcept {
     recompute_cost(seg, b);
   } catch (const std::exception& e) {
     // An unreadable ring: start a new one. History is lost, the segment stays usable.
-    log::logger().error("limiter '{}': window log unreadable, reset: {}",
-                        std::string_view(b.name, std::min<size_t>(b.name_len, kMaxNameBytes)),
-                        e.what());
+    log::logger().error("limiter '{}': window log unreadable, reset: {}", name_of(b), e.what());
     b.ring = 0;
     b.ring_begin = b.ring_end = 0;
     b.cost_sum = 0;

@@ -11,7 +11,11 @@
 // (8,388,608 entries, 128 MiB). Any config is accepted, as by the local backend; memory
 // follows the grants actually made inside one window. If the ring cannot grow (that
 // bound, or a full segment) a grant waits for the oldest entry to leave, with a warning:
-// the limiter then admits less than its limits, never more (ADR 8).
+// the limiter then admits less than its limits, never more (ADR 8). The first ring is
+// made when the limiter gets its window (window_prepare), so that a full segment fails
+// the register or reconfigure that asked for the window; a limiter still without one
+// (its ring was unreadable and reset) gets it at its next grant, whose error a full
+// segment then is: there is no oldest entry to wait for.
 //
 // Every function requires the limiter's lock.
 #pragma once
@@ -19,6 +23,7 @@
 #include <cstdint>
 
 #include "core/clock.hpp"
+#include "core/config.hpp"
 #include "registry/shm/layout.hpp"
 
 namespace ptl::shm {
@@ -35,8 +40,14 @@ inline uint64_t window_count(const LimiterBlock& b) {
 // Drops the entries that no longer count at `now`.
 void window_evict(Segment& seg, LimiterBlock& b, core::Nanos now);
 
+// Gives the limiter its first ring if `config` (the one it is about to get) has a window
+// and it has no ring yet. Throws Error(kBackend), naming the segment and the size, if
+// the segment is full; nothing is changed then.
+void window_prepare(Segment& seg, LimiterBlock& b, const core::LimiterConfig& config);
+
 // The earliest time >= now at which a grant of `cost` fits; call after window_evict.
-// When it is `now`, the ring has room to record the grant (grown if needed).
+// When it is `now`, the ring has room to record the grant (grown if needed). Throws
+// Error(kBackend) if the limiter has no ring and the segment no room for one.
 core::Nanos window_earliest_fit(Segment& seg, LimiterBlock& b, core::Nanos now, uint64_t cost);
 
 // Records a grant at `now` (room ensured by window_earliest_fit); returns its id (> 0).
