@@ -66,7 +66,7 @@ class ChaosRun {
     }
   }
 
-  // SIGKILL to one worker at random; whatever it held ends at its death.
+  // SIGKILL to one worker at random; whatever it held ends with it.
   void kill_one(std::mt19937& rng) {
     std::uniform_int_distribution<size_t> pick(0, workers_.size() - 1);
     const size_t i = pick(rng);
@@ -138,13 +138,15 @@ class ChaosRun {
     }
   }
 
+  // Its permits count as held until just before the signal: alive up to then for sure, it
+  // may die at any moment after, and its permits may be granted again as soon as it has.
   void end_worker(Worker& w) {
+    const int64_t last_alive = mono_ns();
     kill(w.pid, SIGKILL);
     waitpid(w.pid, nullptr, 0);
-    const int64_t dead = mono_ns();
     drain(w);  // what it wrote before it died
     close(w.fd);
-    for (const auto& [thread, from] : w.open) held_.emplace_back(from, dead);
+    for (const auto& [thread, from] : w.open) held_.emplace_back(from, last_alive);
   }
 
   std::string uri_, name_;

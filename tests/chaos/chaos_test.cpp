@@ -88,8 +88,8 @@ TEST_P(Chaos, KilledHoldersAndWaitersNeitherStrandCapacityNorBreakTheLimit) {
   RecordProperty("grants_per_s_chaos", static_cast<int>(chaos_rate));
   EXPECT_GE(kills, 4);
   EXPECT_GT(calm_rate, 0);
-  // Live processes never held more than the limit at once (dead ones' permits end at
-  // their death: nobody uses them after that).
+  // Live processes never held more than the limit at once (a dead one's permits end when
+  // it is killed: nobody uses them after that).
   EXPECT_LE(run.max_overlap(), static_cast<int>(kMaxConcurrent));
   // About half the kills hit a holder, most hit a waiter. Stranding either for a whole
   // 30 s lease, as leases per permit did, falls below a tenth; reclaiming a session within
