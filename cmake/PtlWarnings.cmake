@@ -9,4 +9,15 @@ function(ptl_target_defaults target)
                                              -fno-sanitize-recover=all)
     target_link_options(${target} PRIVATE -fsanitize=${PTL_SANITIZE})
   endif()
+  if(PTL_BUILD_FUZZERS AND CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    # Coverage for libFuzzer in every target; only tests/fuzz links -fsanitize=fuzzer.
+    target_compile_options(${target} PRIVATE -fsanitize=fuzzer-no-link)
+  endif()
+  get_target_property(_type ${target} TYPE)
+  if((PTL_SANITIZE OR PTL_BUILD_FUZZERS) AND CMAKE_CXX_COMPILER_ID STREQUAL "Clang"
+     AND _type STREQUAL "SHARED_LIBRARY")
+    # clang puts the sanitizer and libFuzzer runtimes into executables only; a shared
+    # library's references to them resolve when it is loaded, so its -z defs must go.
+    target_link_options(${target} PRIVATE -Wl,-z,undefs)
+  endif()
 endfunction()

@@ -6,6 +6,7 @@ packages=(
   libboost-dev libboost-thread-dev libspdlog-dev libgtest-dev libbenchmark-dev
   libhiredis-dev redis-server  # the redis:// backend; its tests start their own server
   clang-format clang-tidy
+  clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer and the sanitizer runtimes for clang
   abigail-tools file lintian  # check-abi.sh (abidw, abidiff); check-deb.sh (cpack, lintian)
 )
 if [ "$(id -u)" -ne 0 ]; then

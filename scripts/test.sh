@@ -40,6 +40,9 @@ bash "$root/scripts/check-abi.sh" "$root/build-ci"
 step "Debian packages: build, check, install, consume, purge"
 bash "$root/scripts/check-deb.sh" "$root/build-ci"
 
+step "libFuzzer targets (tests/fuzz, clang, ASan+UBSan): 60 s each"
+bash "$root/scripts/fuzz.sh" 60
+
 for san in address,undefined thread; do
   dir="$root/build-ci-${san%%,*}"
   step "sanitizer build: $san"
