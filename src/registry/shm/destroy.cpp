@@ -15,6 +15,7 @@
 
 #include "core/status.hpp"
 #include "log/log.hpp"
+#include "registry/shm/file_lock.hpp"
 #include "registry/shm/layout.hpp"
 #include "registry/shm/sync.hpp"
 
@@ -51,22 +52,6 @@ struct Fd {
   ~Fd() {
     if (fd >= 0) close(fd);
   }
-};
-
-// The lock that segment.cpp takes to create, validate and finish attaching.
-class FileLock {
- public:
-  explicit FileLock(int fd) : fd_(fd) {
-    while (flock(fd_, LOCK_EX) != 0) {
-      if (errno != EINTR) fail_sys("cannot lock the shm segment", errno);
-    }
-  }
-  FileLock(const FileLock&) = delete;
-  FileLock& operator=(const FileLock&) = delete;
-  ~FileLock() { flock(fd_, LOCK_UN); }
-
- private:
-  int fd_;
 };
 
 struct TableMap {

@@ -17,6 +17,7 @@
 #include "core/clock.hpp"
 #include "log/log.hpp"
 #include "registry/shm/agent.hpp"
+#include "registry/shm/file_lock.hpp"
 #include "registry/shm/sync.hpp"
 
 namespace ptl::shm {
@@ -46,24 +47,6 @@ struct Unmapper {
   ~Unmapper() {
     if (base != nullptr) munmap(base, kMaxSegmentBytes);
   }
-};
-
-// Serializes creation and validation between processes. Held only while a segment is
-// initialized or checked; released by the kernel if its holder dies, so a creator that
-// died half-way leaves a segment the next opener initializes again.
-class FileLock {
- public:
-  explicit FileLock(int fd) : fd_(fd) {
-    while (flock(fd_, LOCK_EX) != 0) {
-      if (errno != EINTR) fail_sys("cannot lock the shm segment", errno);
-    }
-  }
-  FileLock(const FileLock&) = delete;
-  FileLock& operator=(const FileLock&) = delete;
-  ~FileLock() { flock(fd_, LOCK_UN); }
-
- private:
-  int fd_;
 };
 
 // Whether the file of fd was unlinked (ptl_registry_destroy), asked under the file lock:
