@@ -1,5 +1,5 @@
-// ptl-bench: the local backend's figures of the design's section 5 (ARCHITECTURE.md),
-// each measured in the same run as the baseline it is judged against.
+// ptl-bench: the local backend's figures of the performance targets, each measured
+// in the same run as the baseline it is judged against.
 //
 //   acqrel/conc/*     acquire+release, concurrency limit only (never full), 1 and 2
 //                     threads on ONE shared limiter: floor, hand-written, core, C ABI.
@@ -85,8 +85,8 @@ struct HandwrittenSubject {
   HandwrittenLimiter limiter;
 };
 
-core::LimiterConfig core_config(bool window) {
-  core::LimiterConfig cfg;
+core::BasicConfig core_config(bool window) {
+  core::BasicConfig cfg;
   cfg.max_concurrent = kMaxConcurrent;
   if (window) {
     cfg.max_per_window = kHugeWindowCount;
@@ -97,16 +97,59 @@ core::LimiterConfig core_config(bool window) {
 }
 
 // Called through the concrete (final) type, so the call is direct: the core's own cost.
-// The C ABI adds its checks and a virtual call through the Limiter interface.
+// The C ABI adds its checks and a virtual call through the LimiterBackend interface.
 struct CoreSubject {
   explicit CoreSubject(bool window) : limiter(core_config(window)) {}
   bool cycle() {
-    core::Permit permit;
-    if (limiter.acquire(1, -1, &permit) != core::Status::kOk) return false;
+    core::PermitId permit;
+    if (limiter.acquire(core::Demand{}, -1, &permit) != core::Status::kOk) return false;
     limiter.release(permit, std::nullopt);
     return true;
   }
   core::LocalLimiter limiter;
+};
+
+// The policy of 3 limits of the policy target (requests and tokens per window, requests per
+// day; at most 1.5x the one-window figure) plus the concurrency limit of the one-window
+// subject, so the two differ only by two windows and the tokens amount.
+core::PolicySpec three_limit_policy() {
+  constexpr core::Nanos kDay = core::Nanos{86'400} * 1'000'000'000;
+  const auto window = static_cast<core::Nanos>(kWindowSeconds * 1e9);
+  core::PolicySpec p;
+  p.limits = {{"requests", kMaxConcurrent, 0},
+              {"requests", kHugeWindowCount, window},
+              {"tokens", kHugeWindowCount, window},
+              {"requests", kHugeWindowCount, kDay}};
+  p.validate();
+  return p;
+}
+
+struct CorePolicySubject {
+  explicit CorePolicySubject(bool /*window*/) : limiter(three_limit_policy()) {}
+  bool cycle() {
+    const core::UnitAmount tokens{"tokens", 100};
+    core::PermitId permit;
+    if (limiter.acquire(core::Demand{&tokens, 1}, -1, &permit) != core::Status::kOk) return false;
+    limiter.release(permit, std::nullopt);
+    return true;
+  }
+  core::LocalLimiter limiter;
+};
+
+ptl_limiter* make_capi_limiter(const core::PolicySpec& p);
+
+struct CapiPolicySubject {
+  explicit CapiPolicySubject(bool /*window*/) : limiter(make_capi_limiter(three_limit_policy())) {}
+  ~CapiPolicySubject() { ptl_limiter_unref(limiter); }
+  CapiPolicySubject(const CapiPolicySubject&) = delete;
+  CapiPolicySubject& operator=(const CapiPolicySubject&) = delete;
+  bool cycle() {
+    const ptl_amount tokens{"tokens", 100};
+    ptl_permit permit;
+    if (ptl_acquire_amounts(limiter, &tokens, 1, -1, &permit) != PTL_OK) return false;
+    return ptl_release(limiter, permit) == PTL_OK;
+  }
+  ptl_limiter* limiter = nullptr;
 };
 
 ptl_limiter_config capi_config(bool window) {
@@ -349,7 +392,8 @@ void report_idle(benchmark::State& state, size_t before, size_t after, int64_t e
 
 void bm_idle_memory_core(benchmark::State& state) {
   const std::vector<char> names = idle_names();
-  core::LimiterConfig cfg;  // defaults: 5 concurrent, no window
+  const core::PolicySpec cfg =
+      core::PolicySpec::from_config({});  // defaults: 5 concurrent, no window
   for (auto _ : state) {
     auto registry = std::make_unique<core::LocalRegistry>();
     const size_t before = allocated_bytes();
@@ -391,6 +435,46 @@ void bm_idle_memory_capi(benchmark::State& state) {
   }
 }
 
+// ---- memory of a busy limiter -------------------------------------------------------
+
+// Bytes a limiter holds after `grants` acquire+release cycles spread over its windows:
+// the window logs are bounded (ADR 15: at most 1025 entries each), whatever the rate.
+template <class Make>
+void bm_busy_memory(benchmark::State& state, Make make, bool tokens_too) {
+  for (auto _ : state) {
+    const size_t before = allocated_bytes();
+    auto limiter = make();
+    const size_t created = allocated_bytes();
+    const ptl_amount tokens{"tokens", 100};
+    for (int i = 0; i < 100'000; ++i) {
+      ptl_permit permit;
+      if (ptl_acquire_amounts(limiter, &tokens, tokens_too ? 1 : 0, -1, &permit) != PTL_OK ||
+          ptl_release(limiter, permit) != PTL_OK) {
+        state.SkipWithError(ptl_last_error());
+        break;
+      }
+      if (i % 100 == 0) std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+    const size_t busy = allocated_bytes();
+    state.counters["bytes_created"] = static_cast<double>(created - before);
+    state.counters["bytes_busy"] = static_cast<double>(busy - before);
+    ptl_limiter_unref(limiter);
+  }
+}
+
+ptl_limiter* make_capi_limiter(const core::PolicySpec& p) {
+  std::vector<ptl_limit> limits;
+  for (const core::LimitSpec& l : p.limits) limits.push_back({l.unit.c_str(), l.max, l.window_ns});
+  ptl_policy policy;
+  ptl_policy_init(&policy);
+  policy.n_limits = static_cast<uint32_t>(limits.size());
+  policy.limits = limits.data();
+  ptl_limiter* lim = nullptr;
+  if (ptl_limiter_create_policy(&policy, &lim) != PTL_OK)
+    throw std::runtime_error(ptl_last_error());
+  return lim;
+}
+
 void register_all() {
   register_acquire_release<FloorSubject, false>("acqrel/conc/floor");
   register_acquire_release<HandwrittenSubject, false>("acqrel/conc/handwritten");
@@ -399,6 +483,57 @@ void register_all() {
   register_acquire_release<HandwrittenSubject, true>("acqrel/window/handwritten");
   register_acquire_release<CoreSubject, true>("acqrel/window/core");
   register_acquire_release<CapiSubject, true>("acqrel/window/capi");
+  register_acquire_release<CorePolicySubject, true>("acqrel/policy3/core");
+  register_acquire_release<CapiPolicySubject, true>("acqrel/policy3/capi");
+  // A minute's window of requests (the one-window limiter) next to the 3-limit policy
+  // with a day's window, and the provider shapes of ADR 15 (10,000 requests and
+  // 2,000,000 tokens per day).
+  benchmark::RegisterBenchmark("busy_memory/window",
+                               [](benchmark::State& st) {
+                                 bm_busy_memory(
+                                     st,
+                                     [] {
+                                       core::PolicySpec p =
+                                           core::PolicySpec::from_config(core_config(true));
+                                       p.limits[1].window_ns = core::Nanos{60} * 1'000'000'000;
+                                       return make_capi_limiter(p);
+                                     },
+                                     false);
+                               })
+      ->Iterations(1)
+      ->UseRealTime()
+      ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("busy_memory/policy3",
+                               [](benchmark::State& st) {
+                                 bm_busy_memory(
+                                     st,
+                                     [] {
+                                       core::PolicySpec p = three_limit_policy();
+                                       p.limits[1].window_ns = p.limits[2].window_ns =
+                                           core::Nanos{60} * 1'000'000'000;
+                                       return make_capi_limiter(p);
+                                     },
+                                     true);
+                               })
+      ->Iterations(1)
+      ->UseRealTime()
+      ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark(
+      "busy_memory/daily_10k_2m",
+      [](benchmark::State& st) {
+        bm_busy_memory(
+            st,
+            [] {
+              constexpr core::Nanos kDay = core::Nanos{86'400} * 1'000'000'000;
+              core::PolicySpec p;
+              p.limits = {{"requests", 10'000'000, kDay}, {"tokens", 2'000'000'000, kDay}};
+              return make_capi_limiter(p);
+            },
+            true);
+      })
+      ->Iterations(1)
+      ->UseRealTime()
+      ->Unit(benchmark::kMillisecond);
   // One iteration is one full sample set; repetitions give independent sets.
   benchmark::RegisterBenchmark("lateness/capi", bm_grant_lateness)
       ->Iterations(1)

@@ -1,8 +1,8 @@
-// ptl-bench-redis: the redis:// figures of the design's section 5, measured in one run
+// ptl-bench-redis: the redis:// figures of the performance targets, measured in one run
 // against one redis-server (started here on a free loopback port, as the tests do):
 //
 //   redis/ping              raw hiredis PING, one connection: the round-trip floor.
-//   redis/evalsha           raw EVALSHA of a script that returns 1: the design's yardstick.
+//   redis/evalsha           raw EVALSHA of a script that returns 1: the yardstick (target >= 0.8x).
 //   redis/fcall             raw FCALL of a function that returns 1 (Redis 7 functions).
 //   redis/script_acq_rel    raw FCALL of the limiter code itself, acq then rel, with no
 //                           library around it: what the code costs the server.

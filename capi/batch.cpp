@@ -1,10 +1,13 @@
-// Batch executor entry points: ptl_batch_options into exec::BatchOptions, the C
+// Batch executor entry points: ptl_batch_options into exec::RunOptions, the C
 // callbacks behind small adapters, and ptl_batch handles that are exec::BatchRun.
+#include <chrono>
 #include <memory>
 #include <string>
 
+#include "core/rate_headers.hpp"
 #include "exec/batch.hpp"
 #include "shim.hpp"
+#include "struct_size.hpp"
 
 using ptl::capi::guarded;
 using ptl::capi::require;
@@ -12,6 +15,19 @@ namespace core = ptl::core;
 namespace exec = ptl::exec;
 
 namespace {
+
+struct EstimateAdapter {
+  ptl_estimate_fn fn;
+  void* user;
+  static size_t call(void* self, size_t index, exec::RawAmount* out, size_t cap) {
+    auto* a = static_cast<EstimateAdapter*>(self);
+    ptl_amount given[PTL_MAX_LIMITS] = {};
+    const size_t n = std::min(a->fn(a->user, index, given, std::min<size_t>(cap, PTL_MAX_LIMITS)),
+                              std::min<size_t>(cap, PTL_MAX_LIMITS));
+    for (size_t i = 0; i < n; ++i) out[i] = {given[i].unit, given[i].amount};
+    return n;
+  }
+};
 
 exec::BatchRun& run_of(ptl_batch* batch) {
   require(batch, "batch");
@@ -22,71 +38,77 @@ ptl_batch* to_handle(exec::BatchRun* run) {
   return reinterpret_cast<ptl_batch*>(run);
 }
 
-exec::AdaptiveConfig to_core(const ptl_adaptive_config& in) {
-  if (in.struct_size < sizeof(ptl_adaptive_config)) {
-    core::fail(core::Status::kInvalid, "adaptive config struct_size is " +
-                                           std::to_string(in.struct_size) +
-                                           " (call ptl_adaptive_config_init first)");
-  }
-  exec::AdaptiveConfig out;
+// The first published layouts (0.1) of the executors' structs.
+constexpr size_t kAdaptiveConfigV1Size = sizeof(ptl_adaptive_config);
+constexpr size_t kBatchOptionsV1Size = offsetof(ptl_batch_options, parent_index) + sizeof(size_t);
+
+exec::ControllerConfig to_core(const ptl_adaptive_config& given) {
+  ptl_adaptive_config defaults;
+  ptl_adaptive_config_init(&defaults);
+  const ptl_adaptive_config in =
+      ptl::capi::read_in_struct(&given, defaults, kAdaptiveConfigV1Size, "ptl_adaptive_config");
+  exec::ControllerConfig out;
   out.initial_concurrent = in.initial_concurrent;
   out.min_concurrent = in.min_concurrent;
   out.max_concurrent = in.max_concurrent;
   out.recovery_threshold = in.recovery_threshold;
   out.backoff_factor = in.backoff_factor;
   out.recovery_factor = in.recovery_factor;
-  out.validate();
-  return out;
+  return out;  // validated with the batch's options
 }
 
-exec::BatchOptions to_core(const ptl_batch_options* in) {
-  require(in, "options");
-  if (in->struct_size < sizeof(ptl_batch_options)) {
-    core::fail(core::Status::kInvalid, "options struct_size is " + std::to_string(in->struct_size) +
-                                           " (call ptl_batch_options_init first)");
-  }
-  exec::BatchOptions out;
-  ptl_limiter_config limits = in->limits;
-  if (in->adaptive != nullptr) {
-    out.adaptive = to_core(*in->adaptive);
-    limits.max_concurrent = out.adaptive->initial_concurrent;  // the adaptive start rules
-  }
-  out.limits = ptl::capi::to_core(&limits);
+exec::RunOptions to_core(const ptl_batch_options* given) {
+  require(given, "options");
+  ptl_batch_options defaults;
+  ptl_batch_options_init(&defaults);
+  const ptl_batch_options copy =
+      ptl::capi::read_in_struct(given, defaults, kBatchOptionsV1Size, "ptl_batch_options");
+  const ptl_batch_options* in = &copy;
+  exec::RunOptions out;
+  if (in->adaptive != nullptr) out.adaptive = to_core(*in->adaptive);
+  out.limits = ptl::capi::read_config(&in->limits);
   if (in->shared != nullptr) out.shared = core::LimiterPtr(&ptl::capi::limiter_of(in->shared));
   out.max_attempts = in->max_attempts;
   out.retry_wait_ns = in->retry_wait_ns;
-  out.failure_policy = static_cast<exec::FailurePolicy>(in->failure_policy);
+  out.failure_policy = static_cast<exec::OnFailure>(in->failure_policy);
   out.classify = {in->classify, in->classify_user};
   out.fallback = {in->fallback, in->fallback_user};
+  if (in->estimate != nullptr) {
+    if (!out.shared)
+      core::fail(core::Status::kInvalid, "an estimate function needs a shared limiter");
+    auto adapter =
+        std::make_shared<EstimateAdapter>(EstimateAdapter{in->estimate, in->estimate_user});
+    out.estimate = {&EstimateAdapter::call, adapter.get()};
+    out.keep_alive.push_back(adapter);
+  }
   if (in->parent != nullptr) out.parent = &run_of(in->parent);
   out.parent_index = in->parent_index;
   if (out.parent != nullptr && out.parent_index >= out.parent->size()) {
     core::fail(core::Status::kInvalid, "parent_index " + std::to_string(out.parent_index) +
                                            " is out of range for the parent batch");
   }
-  out.validate();
+  out.prepare();
   return out;
 }
 
-void report_to_c(const exec::BatchReport& in, ptl_batch_report* out) {
-  if (out->struct_size < sizeof(ptl_batch_report)) {
-    core::fail(core::Status::kInvalid, "report struct_size is " + std::to_string(out->struct_size) +
-                                           ", less than sizeof(ptl_batch_report)");
-  }
-  out->concurrency = in.concurrency;
-  out->peak_in_flight = in.peak_in_flight;
-  out->items = in.items;
-  out->succeeded = in.succeeded;
-  out->failed = in.failed;
-  out->canceled = in.canceled;
-  out->pending = in.pending;
-  out->attempts = in.attempts;
-  out->retries = in.retries;
-  out->rate_limited = in.rate_limited;
-  out->fallbacks = in.fallbacks;
-  out->backoffs = in.backoffs;
-  out->recoveries = in.recoveries;
-  out->elapsed_ns = in.elapsed_ns;
+void report_to_c(const exec::RunCounts& in, ptl_batch_report* out) {
+  ptl_batch_report full{};
+  full.struct_size = sizeof(ptl_batch_report);
+  full.concurrency = in.concurrency;
+  full.peak_in_flight = in.peak_in_flight;
+  full.items = in.items;
+  full.succeeded = in.succeeded;
+  full.failed = in.failed;
+  full.canceled = in.canceled;
+  full.pending = in.pending;
+  full.attempts = in.attempts;
+  full.retries = in.retries;
+  full.rate_limited = in.rate_limited;
+  full.fallbacks = in.fallbacks;
+  full.backoffs = in.backoffs;
+  full.recoveries = in.recoveries;
+  full.elapsed_ns = in.elapsed_ns;
+  ptl::capi::write_out_struct(full, out, sizeof(ptl_batch_report), "ptl_batch_report");
 }
 
 // The C callbacks take ptl_batch*, the core's take BatchRun*: these adapters convert.
@@ -120,7 +142,7 @@ extern "C" {
 
 void ptl_adaptive_config_init(ptl_adaptive_config* cfg) {
   if (cfg == nullptr) return;
-  const exec::AdaptiveConfig d;
+  const exec::ControllerConfig d;
   *cfg = ptl_adaptive_config{};
   cfg->struct_size = sizeof(ptl_adaptive_config);
   cfg->initial_concurrent = d.initial_concurrent;
@@ -143,13 +165,11 @@ void ptl_batch_options_init(ptl_batch_options* opts) {
 int ptl_batch_run(const ptl_batch_options* opts, size_t n, ptl_item_fn fn, void* user,
                   int* statuses, ptl_batch_report* report) {
   return guarded("ptl_batch_run", [&] {
-    exec::BatchOptions options = to_core(opts);
+    exec::RunOptions options = to_core(opts);
     require(reinterpret_cast<const void*>(fn), "item function");
-    if (report != nullptr && report->struct_size < sizeof(ptl_batch_report)) {
-      report_to_c({}, report);  // throws, naming the problem, before anything runs
-    }
+    if (report != nullptr) report_to_c({}, report);  // refuses an unset size before running
     BlockingAdapter adapter{fn, user};
-    const exec::BatchReport r =
+    const exec::RunCounts r =
         exec::run_blocking(std::move(options), n, opts->worker_threads, &BlockingAdapter::call,
                            &adapter, std::span<int>(statuses, statuses == nullptr ? 0 : n));
     if (report != nullptr) report_to_c(r, report);
@@ -163,11 +183,11 @@ int ptl_batch_run(const ptl_batch_options* opts, size_t n, ptl_item_fn fn, void*
 int ptl_batch_start(const ptl_batch_options* opts, size_t n, ptl_item_start_fn start,
                     ptl_batch_done_fn done, void* user, ptl_batch** out) {
   return guarded("ptl_batch_start", [&] {
-    exec::BatchOptions options = to_core(opts);
+    exec::RunOptions options = to_core(opts);
     require(reinterpret_cast<const void*>(start), "start function");
     require(out, "out");
     auto adapter = std::make_shared<StartAdapter>(StartAdapter{start, done, user});
-    options.keep_alive = adapter;
+    options.keep_alive.push_back(adapter);
     exec::BatchRun* run =
         exec::BatchRun::start(std::move(options), n, {&StartAdapter::start_item, adapter.get()},
                               {&StartAdapter::finished, adapter.get()});
@@ -190,6 +210,40 @@ int ptl_batch_signal(ptl_batch* batch, size_t index, int64_t retry_after_ns) {
   });
 }
 
+int ptl_batch_settle(ptl_batch* batch, size_t index, const ptl_amount* actual, size_t n) {
+  return guarded("ptl_batch_settle", [&] {
+    exec::BatchRun& run = run_of(batch);
+    const std::vector<core::UnitAmount> amounts = ptl::capi::amounts_of(actual, n);
+    run.settle(index, core::Demand{amounts.data(), amounts.size()});
+    return PTL_OK;
+  });
+}
+
+int ptl_batch_observe_headers(ptl_batch* batch, size_t index, size_t n, const char* const* names,
+                              const char* const* values) {
+  return guarded("ptl_batch_observe_headers", [&] {
+    exec::BatchRun& run = run_of(batch);
+    if (index >= run.size()) {
+      core::fail(core::Status::kInvalid,
+                 "item index " + std::to_string(index) + " is out of range");
+    }
+    if (n > 0) {
+      require(names, "names");
+      require(values, "values");
+    }
+    const core::RateHeaders parsed =
+        core::parse_rate_headers(n, names, values, std::chrono::system_clock::now());
+    int applied = 0;
+    if (core::LimiterBackend* shared = run.shared())
+      applied += ptl::capi::observe_all(*shared, parsed);
+    if (parsed.retry_after_ns) {
+      run.signal(index, *parsed.retry_after_ns);
+      ++applied;
+    }
+    return applied;
+  });
+}
+
 int ptl_batch_wait(ptl_batch* batch, int64_t timeout_ns) {
   return guarded("ptl_batch_wait", [&] {
     if (run_of(batch).wait(timeout_ns)) return PTL_OK;
@@ -209,7 +263,7 @@ int ptl_batch_report_get(ptl_batch* batch, ptl_batch_report* out, int* statuses,
   return guarded("ptl_batch_report_get", [&] {
     exec::BatchRun& run = run_of(batch);
     if (statuses == nullptr && n != 0) core::fail(core::Status::kInvalid, "statuses is NULL");
-    const exec::BatchReport r = run.report(std::span<int>(statuses, statuses == nullptr ? 0 : n));
+    const exec::RunCounts r = run.report(std::span<int>(statuses, statuses == nullptr ? 0 : n));
     if (out != nullptr) report_to_c(r, out);
     return PTL_OK;
   });

@@ -3,42 +3,22 @@
 #include "core/local_limiter.hpp"
 #include "shim.hpp"
 
+using ptl::capi::acquire_outcome;
 using ptl::capi::guarded;
 using ptl::capi::limiter_of;
 using ptl::capi::require;
 using ptl::capi::to_int;
 namespace core = ptl::core;
 
-namespace {
-
-// The outcome of an acquire. Failures are the cold path, so they can afford a message:
-// ptl_last_error() must never show an older, unrelated one after a negative status.
-int acquire_outcome(const char* call, core::Status st, int64_t timeout_ns) {
-  switch (st) {
-    case core::Status::kOk:
-      return PTL_OK;
-    case core::Status::kTimedOut:
-      return ptl::capi::set_error(PTL_ETIMEDOUT, std::string(call) + ": no permit within " +
-                                                     std::to_string(timeout_ns) + " ns");
-    case core::Status::kAgain:
-      return ptl::capi::set_error(PTL_EAGAIN, std::string(call) + ": no capacity now");
-    default:
-      return ptl::capi::set_error(to_int(st),
-                                  std::string(call) + ": " + ptl_status_name(to_int(st)));
-  }
-}
-
-}  // namespace
-
 extern "C" {
 
 void ptl_limiter_config_init(ptl_limiter_config* cfg) {
-  if (cfg != nullptr) *cfg = ptl::capi::to_c(core::LimiterConfig{});
+  if (cfg != nullptr) *cfg = ptl::capi::to_c(core::BasicConfig{});
 }
 
 int ptl_limiter_create(const ptl_limiter_config* cfg, ptl_limiter** out) {
   return guarded("ptl_limiter_create", [&] {
-    const core::LimiterConfig config = ptl::capi::to_core(cfg);
+    const core::BasicConfig config = ptl::capi::to_core(cfg);
     require(out, "out");
     *out = ptl::capi::to_handle(core::LimiterPtr(new core::LocalLimiter(config), false));
     return PTL_OK;
@@ -55,7 +35,7 @@ void ptl_limiter_unref(ptl_limiter* lim) {
 
 int ptl_limiter_stats_get(ptl_limiter* lim, ptl_limiter_stats* out) {
   return guarded("ptl_limiter_stats_get", [&] {
-    core::Limiter& l = limiter_of(lim);
+    core::LimiterBackend& l = limiter_of(lim);
     require(out, "out");
     ptl::capi::stats_to_c(l.stats(), out);
     return PTL_OK;
@@ -64,7 +44,7 @@ int ptl_limiter_stats_get(ptl_limiter* lim, ptl_limiter_stats* out) {
 
 int ptl_limiter_reconfigure(ptl_limiter* lim, const ptl_limiter_config* cfg) {
   return guarded("ptl_limiter_reconfigure", [&] {
-    core::Limiter& l = limiter_of(lim);
+    core::LimiterBackend& l = limiter_of(lim);
     l.reconfigure(ptl::capi::to_core(cfg));
     return PTL_OK;
   });
@@ -72,25 +52,26 @@ int ptl_limiter_reconfigure(ptl_limiter* lim, const ptl_limiter_config* cfg) {
 
 int ptl_acquire(ptl_limiter* lim, int64_t timeout_ns, ptl_permit* out) {
   return guarded("ptl_acquire", [&] {
-    core::Limiter& l = limiter_of(lim);
+    core::LimiterBackend& l = limiter_of(lim);
     require(out, "out");
-    return acquire_outcome("ptl_acquire", l.acquire(1, timeout_ns, out), timeout_ns);
+    return acquire_outcome("ptl_acquire", l.acquire(core::Demand{}, timeout_ns, out), timeout_ns);
   });
 }
 
 int ptl_try_acquire(ptl_limiter* lim, ptl_permit* out, int64_t* retry_after_ns) {
   return guarded("ptl_try_acquire", [&] {
-    core::Limiter& l = limiter_of(lim);
+    core::LimiterBackend& l = limiter_of(lim);
     require(out, "out");
-    return acquire_outcome("ptl_try_acquire", l.try_acquire(1, out, retry_after_ns), 0);
+    return acquire_outcome("ptl_try_acquire", l.try_acquire(core::Demand{}, out, retry_after_ns),
+                           0);
   });
 }
 
 int ptl_acquire_cost(ptl_limiter* lim, uint64_t cost, int64_t timeout_ns, ptl_permit* out) {
   return guarded("ptl_acquire_cost", [&] {
-    core::Limiter& l = limiter_of(lim);
+    core::LimiterBackend& l = limiter_of(lim);
     require(out, "out");
-    return acquire_outcome("ptl_acquire_cost", l.acquire(cost, timeout_ns, out), timeout_ns);
+    return acquire_outcome("ptl_acquire_cost", l.acquire_cost(cost, timeout_ns, out), timeout_ns);
   });
 }
 
@@ -111,9 +92,11 @@ int ptl_release_cost(ptl_limiter* lim, ptl_permit permit, uint64_t actual_cost) 
 int ptl_acquire_async(ptl_limiter* lim, uint64_t cost, int64_t timeout_ns, ptl_acquire_fn fn,
                       void* user, uint64_t* ticket) {
   return guarded("ptl_acquire_async", [&] {
-    core::Limiter& l = limiter_of(lim);
+    core::LimiterBackend& l = limiter_of(lim);
     require(reinterpret_cast<const void*>(fn), "fn");
-    l.acquire_async(cost, timeout_ns, core::AcquireCallback{fn, user}, ticket);
+    const core::UnitAmount tokens{core::kTokens, cost};
+    l.acquire_async(core::Demand{&tokens, 1, true}, timeout_ns, core::AcquireCallback{fn, user},
+                    ticket);
     return PTL_OK;
   });
 }

@@ -3,8 +3,10 @@
 #include <cstddef>
 #include <cstring>
 
+#include "exec/preset_policies.hpp"
 #include "exec/presets.hpp"
 #include "shim.hpp"
+#include "struct_size.hpp"
 
 using ptl::capi::guarded;
 using ptl::capi::require;
@@ -13,10 +15,28 @@ namespace exec = ptl::exec;
 
 namespace {
 
-// The least a caller's struct must hold: everything up to and including config.
-constexpr size_t kPresetMinSize = offsetof(ptl_preset, config) + sizeof(ptl_limiter_config);
+// The first published layout (0.1) reaches config: `adaptive` is optional to a caller.
+constexpr size_t kPresetV1Size = offsetof(ptl_preset, config) + sizeof(ptl_limiter_config);
 
-ptl_preset to_c(const exec::Preset& p) {
+// exec::PresetLimit is laid out as ptl_limit, so the static table is handed out as it is.
+static_assert(sizeof(exec::PresetLimit) == sizeof(ptl_limit));
+static_assert(offsetof(exec::PresetLimit, unit) == offsetof(ptl_limit, unit));
+static_assert(offsetof(exec::PresetLimit, max) == offsetof(ptl_limit, max));
+static_assert(offsetof(exec::PresetLimit, window_ns) == offsetof(ptl_limit, window_ns));
+
+ptl_preset_policy to_c(const exec::PolicyPresetEntry& p) {
+  ptl_preset_policy out{};
+  out.struct_size = sizeof(ptl_preset_policy);
+  out.n_limits = static_cast<uint32_t>(p.limits.size());
+  out.name = p.name;
+  out.description = p.description;
+  out.source_date = p.source_date;
+  out.source = p.source;
+  out.limits = reinterpret_cast<const ptl_limit*>(p.limits.data());
+  return out;
+}
+
+ptl_preset to_c(const exec::PresetEntry& p) {
   ptl_preset out{};
   out.struct_size = sizeof(ptl_preset);
   out.kind = static_cast<uint32_t>(p.kind);
@@ -39,20 +59,37 @@ int ptl_preset_get(const char* name, ptl_preset* out) {
   return guarded("ptl_preset_get", [&] {
     require(name, "name");
     require(out, "out");
-    if (out->struct_size < kPresetMinSize) {
-      core::fail(core::Status::kInvalid,
-                 "preset struct_size is " + std::to_string(out->struct_size) + ", at least " +
-                     std::to_string(kPresetMinSize) + " needed (set it to sizeof(ptl_preset))");
-    }
-    const exec::Preset* p = exec::find_preset(name);
+    const exec::PresetEntry* p = exec::find_preset(name);
     if (p == nullptr) {
       core::fail(core::Status::kNotFound,
                  "no preset named '" + std::string(name) + "' (ptl_preset_list gives the names)");
     }
-    const ptl_preset full = to_c(*p);
-    const uint32_t caller_size = out->struct_size;
-    std::memcpy(static_cast<void*>(out), &full, std::min<size_t>(caller_size, sizeof(full)));
-    out->struct_size = caller_size;
+    ptl::capi::write_out_struct(to_c(*p), out, kPresetV1Size, "ptl_preset");
+    return PTL_OK;
+  });
+}
+
+int ptl_preset_policy_get(const char* name, ptl_preset_policy* out) {
+  return guarded("ptl_preset_policy_get", [&] {
+    require(name, "name");
+    require(out, "out");
+    const exec::PolicyPresetEntry* p = exec::find_preset_policy(name);
+    if (p == nullptr) {
+      core::fail(core::Status::kNotFound, "no provider policy named '" + std::string(name) +
+                                              "' (ptl_preset_policy_list gives the names)");
+    }
+    ptl::capi::write_out_struct(to_c(*p), out, sizeof(ptl_preset_policy), "ptl_preset_policy");
+    return PTL_OK;
+  });
+}
+
+int ptl_preset_policy_list(ptl_preset_policy_fn fn, void* user) {
+  return guarded("ptl_preset_policy_list", [&] {
+    require(reinterpret_cast<const void*>(fn), "fn");
+    for (const exec::PolicyPresetEntry& p : exec::preset_policies()) {
+      const ptl_preset_policy c = to_c(p);
+      if (fn(user, &c) != 0) break;
+    }
     return PTL_OK;
   });
 }
@@ -60,7 +97,7 @@ int ptl_preset_get(const char* name, ptl_preset* out) {
 int ptl_preset_list(ptl_preset_fn fn, void* user) {
   return guarded("ptl_preset_list", [&] {
     require(reinterpret_cast<const void*>(fn), "fn");
-    for (const exec::Preset& p : exec::presets()) {
+    for (const exec::PresetEntry& p : exec::presets()) {
       const ptl_preset c = to_c(p);
       if (fn(user, &c) != 0) break;
     }

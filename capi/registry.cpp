@@ -4,6 +4,7 @@
 
 #include "log/log.hpp"
 #include "shim.hpp"
+#include "struct_size.hpp"
 
 using ptl::capi::guarded;
 using ptl::capi::registry_of;
@@ -21,13 +22,10 @@ std::string_view checked_name(const char* name) {
   core::fail(core::Status::kNotFound, "no limiter named '" + std::string(name) + "'");
 }
 
-void fill_stats(const core::LimiterStats& in, ptl_limiter_stats* out) {
+void fill_stats(const core::StatsSnapshot& in, ptl_limiter_stats* out) {
   require(out, "stats");
-  if (out->struct_size < sizeof(uint32_t)) {
-    core::fail(core::Status::kInvalid, "stats struct_size is not set");
-  }
   ptl_limiter_stats full{};
-  full.struct_size = out->struct_size;
+  full.struct_size = sizeof(ptl_limiter_stats);
   full.config = ptl::capi::to_c(in.config);
   full.in_flight = in.in_flight;
   full.waiting = in.waiting;
@@ -38,14 +36,14 @@ void fill_stats(const core::LimiterStats& in, ptl_limiter_stats* out) {
   full.total_cancelled = in.total_cancelled;
   full.total_rejected = in.total_rejected;
   full.total_wait_ns = in.total_wait_ns;
-  const size_t n = std::min<size_t>(out->struct_size, sizeof(full));
-  std::memcpy(static_cast<void*>(out), &full, n);
+  // Any size: 0.1 filled what fits of a stats struct, whatever its size.
+  ptl::capi::write_out_struct(full, out, sizeof(uint32_t), "ptl_limiter_stats");
 }
 
 }  // namespace
 
 namespace ptl::capi {
-void stats_to_c(const core::LimiterStats& in, ptl_limiter_stats* out) {
+void stats_to_c(const core::StatsSnapshot& in, ptl_limiter_stats* out) {
   fill_stats(in, out);
 }
 }  // namespace ptl::capi
@@ -56,25 +54,26 @@ int ptl_registry_open(const char* uri, ptl_registry** out) {
   return guarded("ptl_registry_open", [&] {
     require(uri, "uri");
     require(out, "out");
-    *out = reinterpret_cast<ptl_registry*>(core::Registry::open(uri).release());
+    *out = reinterpret_cast<ptl_registry*>(core::RegistryBackend::open(uri).release());
     ptl::log::logger().debug("opened registry {}", uri);
     return PTL_OK;
   });
 }
 
 void ptl_registry_close(ptl_registry* reg) {
-  delete reinterpret_cast<core::Registry*>(reg);  // NULL, the default registry, is a no-op
+  delete reinterpret_cast<core::RegistryBackend*>(reg);  // NULL, the default registry, is a no-op
 }
 
 int ptl_registry_register(ptl_registry* reg, const char* name, const ptl_limiter_config* cfg,
                           uint32_t flags) {
   return guarded("ptl_registry_register", [&] {
     const std::string_view n = checked_name(name);
-    const core::LimiterConfig config = ptl::capi::to_core(cfg);
+    const core::BasicConfig config = ptl::capi::to_core(cfg);
     if ((flags & ~PTL_REPLACE) != 0) {
       core::fail(core::Status::kInvalid, "unknown flags " + std::to_string(flags));
     }
-    registry_of(reg).register_limiter(n, config, (flags & PTL_REPLACE) != 0);
+    registry_of(reg).register_limiter(n, core::PolicySpec::from_config(config),
+                                      (flags & PTL_REPLACE) != 0);
     ptl::log::logger().info("registered limiter '{}' (max_concurrent {}, {} per {} s)", n,
                             config.max_concurrent, config.max_per_window, config.window_seconds);
     return PTL_OK;
@@ -96,9 +95,10 @@ int ptl_registry_get_or_create(ptl_registry* reg, const char* name, const ptl_li
                                ptl_limiter** out) {
   return guarded("ptl_registry_get_or_create", [&] {
     const std::string_view n = checked_name(name);
-    const core::LimiterConfig config = ptl::capi::to_core(cfg);
+    const core::BasicConfig config = ptl::capi::to_core(cfg);
     require(out, "out");
-    *out = ptl::capi::to_handle(registry_of(reg).get_or_create(n, config));
+    *out = ptl::capi::to_handle(
+        registry_of(reg).get_or_create(n, core::PolicySpec::from_config(config)));
     return PTL_OK;
   });
 }
@@ -151,7 +151,7 @@ int ptl_registry_destroy(const char* uri, uint32_t flags) {
     if ((flags & ~PTL_FORCE) != 0) {
       core::fail(core::Status::kInvalid, "unknown flags " + std::to_string(flags));
     }
-    core::Registry::destroy(uri, (flags & PTL_FORCE) != 0);
+    core::RegistryBackend::destroy(uri, (flags & PTL_FORCE) != 0);
     return PTL_OK;
   });
 }

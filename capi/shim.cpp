@@ -1,5 +1,7 @@
 #include "shim.hpp"
 
+#include "struct_size.hpp"
+
 #include <cstddef>
 #include <cstring>
 
@@ -21,30 +23,76 @@ const char* last_error() noexcept {
   return t_last_error.c_str();
 }
 
-void require(const void* arg, const char* what) {
-  if (arg == nullptr) core::fail(core::Status::kInvalid, std::string(what) + " is NULL");
+int acquire_failure(const char* call, core::Status st, int64_t timeout_ns) {
+  switch (st) {
+    case core::Status::kOk:
+      return PTL_OK;
+    case core::Status::kTimedOut:
+      return set_error(PTL_ETIMEDOUT, std::string(call) + ": no permit within " +
+                                          std::to_string(timeout_ns) + " ns");
+    case core::Status::kAgain:
+      return set_error(PTL_EAGAIN, std::string(call) + ": no capacity now");
+    default:
+      return set_error(to_int(st), std::string(call) + ": " + ptl_status_name(to_int(st)));
+  }
 }
 
-// The first version of the struct; later fields added after it take their defaults
-// when an older caller's struct_size does not reach them.
-constexpr uint32_t kConfigV1Size = offsetof(ptl_limiter_config, max_cost_per_window) + 8;
-
-core::LimiterConfig to_core(const ptl_limiter_config* cfg) {
-  require(cfg, "config");
-  if (cfg->struct_size < kConfigV1Size) {
-    core::fail(core::Status::kInvalid, "config struct_size is " + std::to_string(cfg->struct_size) +
-                                           " (call ptl_limiter_config_init first)");
+std::vector<core::UnitAmount> amounts_of(const ptl_amount* a, size_t n) {
+  if (n > 0) require(a, "amounts");
+  if (n > PTL_MAX_LIMITS) {
+    core::fail(core::Status::kInvalid,
+               std::to_string(n) + " amounts: a policy has at most 16 units");
   }
-  core::LimiterConfig out;
-  out.max_concurrent = cfg->max_concurrent;
-  out.max_per_window = cfg->max_per_window;
-  out.window_seconds = cfg->window_seconds;
-  out.max_cost_per_window = cfg->max_cost_per_window;
+  std::vector<core::UnitAmount> out;
+  out.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (a[i].unit == nullptr) {
+      core::fail(core::Status::kInvalid, "amount " + std::to_string(i) + ": unit is NULL");
+    }
+    const std::string_view unit(a[i].unit, strnlen(a[i].unit, core::kMaxUnitBytes + 1));
+    core::validate_unit(unit);
+    out.push_back({unit, a[i].amount});
+  }
+  return out;
+}
+
+int observe_all(core::LimiterBackend& lim, const core::RateHeaders& parsed) {
+  const core::PolicySpec policy = lim.policy();
+  int applied = 0;
+  for (const core::HeaderObservation& o : parsed.observations) {
+    if (!policy.has_unit(o.unit)) continue;  // a count this limiter does not keep
+    lim.observe(o.unit, o.remaining, o.reset_after_ns);
+    ++applied;
+  }
+  return applied;
+}
+
+void fail_null(const char* what) {
+  core::fail(core::Status::kInvalid, std::string(what) + " is NULL");
+}
+
+// The struct's first published layout (0.1).
+constexpr size_t kConfigV1Size = offsetof(ptl_limiter_config, max_cost_per_window) + 8;
+
+core::BasicConfig read_config(const ptl_limiter_config* cfg) {
+  require(cfg, "config");
+  const ptl_limiter_config in =
+      read_in_struct(cfg, to_c(core::BasicConfig{}), kConfigV1Size, "ptl_limiter_config");
+  core::BasicConfig out;
+  out.max_concurrent = in.max_concurrent;
+  out.max_per_window = in.max_per_window;
+  out.window_seconds = in.window_seconds;
+  out.max_cost_per_window = in.max_cost_per_window;
+  return out;
+}
+
+core::BasicConfig to_core(const ptl_limiter_config* cfg) {
+  core::BasicConfig out = read_config(cfg);
   out.validate();
   return out;
 }
 
-ptl_limiter_config to_c(const core::LimiterConfig& cfg) {
+ptl_limiter_config to_c(const core::BasicConfig& cfg) {
   ptl_limiter_config out;
   out.struct_size = sizeof(ptl_limiter_config);
   out.max_concurrent = cfg.max_concurrent;
@@ -54,14 +102,9 @@ ptl_limiter_config to_c(const core::LimiterConfig& cfg) {
   return out;
 }
 
-core::Registry& registry_of(ptl_registry* reg) {
-  return reg == nullptr ? core::Registry::default_registry()
-                        : *reinterpret_cast<core::Registry*>(reg);
-}
-
-core::Limiter& limiter_of(ptl_limiter* lim) {
-  require(lim, "limiter");
-  return *reinterpret_cast<core::Limiter*>(lim);
+core::RegistryBackend& registry_of(ptl_registry* reg) {
+  return reg == nullptr ? core::RegistryBackend::default_registry()
+                        : *reinterpret_cast<core::RegistryBackend*>(reg);
 }
 
 }  // namespace ptl::capi

@@ -96,7 +96,7 @@ set(CPACK_DEBIAN_DEV_DESCRIPTION "share one API quota - development files
 ${_ptl_long_description}
 .
 This package contains the C header (ptl.h), the header-only C++20 layer
-(ptl.hpp; its Boost.Asio parts need libboost-dev), the pkg-config file and the
+(ptl.hpp; ptl_asio.hpp and ptl_flow_asio.hpp need libboost-dev), the pkg-config file and the
 CMake package (find_package(pocketflow_throttled)).")
 
 set(CPACK_DEBIAN_CLI_PACKAGE_NAME pocketflow-throttled-tools)

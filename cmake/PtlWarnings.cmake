@@ -1,9 +1,19 @@
+# PTL_THREAD_SAFETY: clang checks PTL_GUARDED_BY / PTL_REQUIRES (src/core/thread_annotations.hpp)
+# in the library's own targets. GCC has no such analysis, so the option is a no-op there.
+if(PTL_THREAD_SAFETY AND NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+  message(WARNING "PTL_THREAD_SAFETY needs clang (CXX is ${CMAKE_CXX_COMPILER_ID}); ignored")
+endif()
+
 # ptl_target_defaults(<target>): warnings and sanitizers, per target (no global flags).
 function(ptl_target_defaults target)
   target_compile_options(${target} PRIVATE
     $<$<OR:$<COMPILE_LANG_AND_ID:CXX,GNU,Clang>,$<COMPILE_LANG_AND_ID:C,GNU,Clang>>:
       -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion>
     $<$<BOOL:${PTL_WARNINGS_AS_ERRORS}>:-Werror>)
+  if(PTL_THREAD_SAFETY AND CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    target_compile_options(${target} PRIVATE
+      $<$<COMPILE_LANG_AND_ID:CXX,Clang>:-Wthread-safety -Werror=thread-safety>)
+  endif()
   if(PTL_SANITIZE)
     target_compile_options(${target} PRIVATE -fsanitize=${PTL_SANITIZE} -fno-omit-frame-pointer
                                              -fno-sanitize-recover=all)

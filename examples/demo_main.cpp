@@ -13,6 +13,7 @@
 #include "processes.hpp"
 #include "report.hpp"
 #include "scenario.hpp"
+#include "tokens.hpp"
 
 namespace {
 
@@ -21,11 +22,14 @@ constexpr uint32_t kMaxProcesses = 64;
 void usage(std::FILE* out) {
   const demo::Params d;
   const demo::AdaptiveParams ad;
+  const demo::TokensParams tk;
   std::fprintf(out,
                "usage: ptl-demo [--uri URI [--processes N]] [--time-scale X] [--items N]\n"
                "                [--seed S] [--json] [--svg FILE] [--help]\n"
                "       ptl-demo --adaptive [--hidden-limit N] [--time-scale X] [--items N]\n"
                "                [--seed S] [--svg FILE]\n"
+               "       ptl-demo --scenario tokens [--time-scale X] [--items N] [--seed S]\n"
+               "                [--svg FILE]\n"
                "\n"
                "Two services (%s, %s), each a ThrottledParallelBatchFlow running up to\n"
                "%u item instances at once, share the limiter \"%s\": %u concurrent, %llu per\n"
@@ -47,6 +51,14 @@ void usage(std::FILE* out) {
                "                  accepts only --hidden-limit calls in flight (default %u) and\n"
                "                  answers 429 to more; checked: every item done, and once the\n"
                "                  limit is found, in flight at most one growth step above it\n"
+               "  --scenario S    services (the default: the above), adaptive (--adaptive) or\n"
+               "                  tokens: the two services share a policy of %llu requests and\n"
+               "                  %llu tokens per %g s, acquire each call's estimate and settle\n"
+               "                  its usage, against a mock provider that counts for itself,\n"
+               "                  answers x-ratelimit-* headers or 429, and serves a third\n"
+               "                  consumer the library cannot see; played twice, without and\n"
+               "                  with header sync (ptl_observe_headers); checked: no 429 to\n"
+               "                  the services with sync (time scale %g, %u calls a service)\n"
                "  --time-scale X  divide every duration, window included, by X > 0 (default %g:\n"
                "                  the %g s window lasts %g s and the run about 10 s; with\n"
                "                  --adaptive %g: real time, about 4 s)\n"
@@ -63,9 +75,11 @@ void usage(std::FILE* out) {
                demo::kServiceNames[0], demo::kServiceNames[1], d.flows_at_once, demo::kLimiterName,
                d.max_concurrent, static_cast<unsigned long long>(d.max_per_window),
                d.nominal_window_s, d.nominal_call_min_ms, d.nominal_call_max_ms, demo::kLimiterName,
-               kMaxProcesses, d.flows_at_once, ad.items, ad.hidden_limit, d.time_scale,
-               d.nominal_window_s, d.window_s(), ad.time_scale, d.items_per_service, ad.items,
-               static_cast<unsigned long long>(d.seed));
+               kMaxProcesses, d.flows_at_once, ad.items, ad.hidden_limit,
+               static_cast<unsigned long long>(tk.max_requests),
+               static_cast<unsigned long long>(tk.max_tokens), tk.nominal_window_s, tk.time_scale,
+               tk.items_per_service, d.time_scale, d.nominal_window_s, d.window_s(), ad.time_scale,
+               d.items_per_service, ad.items, static_cast<unsigned long long>(d.seed));
 }
 
 [[noreturn]] void bad_usage(const std::string& why) {
@@ -99,7 +113,9 @@ bool parse_scale(const char* s, double* out) {
 struct Options {
   demo::Params params;
   demo::AdaptiveParams adaptive;
+  demo::TokensParams tokens;
   bool is_adaptive = false;
+  bool is_tokens = false;
   bool json = false;
   std::string svg;     // empty: no picture
   int64_t child = -1;  // >= 0: this process is that child of a --processes run
@@ -138,6 +154,7 @@ Options parse(int argc, char** argv) {
       if (!parse_scale(v.c_str(), &o.params.time_scale))
         bad_usage("--time-scale: want a number > 0 and <= 1e6, got '" + v + "'");
       o.adaptive.time_scale = o.params.time_scale;
+      o.tokens.time_scale = o.params.time_scale;
     } else if (arg == "--items") {
       const std::string v = take_value();
       unsigned long long n = 0;
@@ -145,6 +162,7 @@ Options parse(int argc, char** argv) {
         bad_usage("--items: want an integer 1..1000000, got '" + v + "'");
       o.params.items_per_service = static_cast<uint32_t>(n);
       o.adaptive.items = static_cast<uint32_t>(n);
+      o.tokens.items_per_service = static_cast<uint32_t>(n);
     } else if (arg == "--seed") {
       const std::string v = take_value();
       unsigned long long s = 0;
@@ -152,6 +170,7 @@ Options parse(int argc, char** argv) {
         bad_usage("--seed: want an unsigned integer, got '" + v + "'");
       o.params.seed = s;
       o.adaptive.seed = s;
+      o.tokens.seed = s;
     } else if (arg == "--uri") {
       o.params.uri = take_value();
       if (o.params.uri.empty()) bad_usage("--uri: want a registry URI");
@@ -170,6 +189,14 @@ Options parse(int argc, char** argv) {
     } else if (arg == "--adaptive") {
       if (has_value) bad_usage(arg + " takes no value");
       o.is_adaptive = true;
+    } else if (arg == "--scenario") {
+      const std::string v = take_value();
+      if (v == "adaptive")
+        o.is_adaptive = true;
+      else if (v == "tokens")
+        o.is_tokens = true;
+      else if (v != "services")
+        bad_usage("--scenario: want services, adaptive or tokens, got '" + v + "'");
     } else if (arg == "--hidden-limit") {
       const std::string v = take_value();
       unsigned long long n = 0;
@@ -181,6 +208,11 @@ Options parse(int argc, char** argv) {
       bad_usage("unknown option '" + std::string(argv[i]) + "'");
     }
   }
+  if (o.is_tokens && (o.is_adaptive || hidden_limit_given || o.json || !o.params.uri.empty() ||
+                      o.params.processes > 1))
+    bad_usage(
+        "--scenario tokens runs in one process on a private registry; it takes --time-scale,"
+        " --items, --seed and --svg");
   if (hidden_limit_given && !o.is_adaptive) bad_usage("--hidden-limit goes with --adaptive");
   if (o.json && o.is_adaptive) bad_usage("--json reports the default scenario only");
   if (o.is_adaptive && (!o.params.uri.empty() || o.params.processes > 1))
@@ -221,12 +253,41 @@ int run_adaptive(const Options& o) {
   return a.pass() ? 0 : 1;
 }
 
+int run_tokens(const Options& o) {
+  const demo::TokensParams& p = o.tokens;
+  const std::vector<demo::TokensItem> items = demo::draw_tokens_items(p);
+  demo::print_tokens_header(stdout, p, items);
+  demo::TokensRun runs[2];
+  demo::TokensAnalysis an[2];
+  for (int k = 0; k < 2; ++k) {
+    runs[k] = demo::run_tokens(p, items, k == 1);
+    if (!runs[k].error.empty()) {
+      std::fprintf(stderr, "ptl-demo: %s\n", runs[k].error.c_str());
+      std::printf("no 429 with header sync: FAIL (the run did not complete: %s)\n",
+                  runs[k].error.c_str());
+      return 1;
+    }
+    an[k] = demo::analyze_tokens(p, items, runs[k]);
+  }
+  const bool pass = demo::print_tokens_verdict(stdout, p, runs, an);
+  if (!o.svg.empty()) {
+    std::string error;
+    if (!demo::write_tokens_svg(p, runs, an, o.svg, &error)) {
+      std::fprintf(stderr, "ptl-demo: --svg: %s\n", error.c_str());
+      return 1;
+    }
+    std::printf("usage picture: %s\n", o.svg.c_str());
+  }
+  return pass ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
   if (o.child >= 0) return demo::run_child(o.params, static_cast<uint32_t>(o.child));
   if (o.is_adaptive) return run_adaptive(o);
+  if (o.is_tokens) return run_tokens(o);
   if (!o.json) demo::print_text_header(stdout, o.params);
 
   const demo::RunResult run = o.params.processes > 1

@@ -1,11 +1,11 @@
-// Plays the seed's complete example with the C++ classes: "openai" is registered once; two
+// Plays the two-services example with the C++ classes: "openai" is registered once; two
 // flows, translation and summarization, are each a ThrottledParallelBatchFlow with one
 // instance per item, 15 at once; each instance is a node whose call takes a permit of the
 // shared "openai" limiter. Every permit's grant and release time is recorded. play() runs
 // any subset of the services' items, so child processes (processes.cpp) reuse it.
 #include "scenario.hpp"
 
-#include <pocketflow_throttled/ptl.hpp>
+#include <pocketflow_throttled/ptl_flow.hpp>
 
 #include <algorithm>
 #include <exception>

@@ -14,16 +14,17 @@ class Registry;
 
 namespace demo {
 
-// Nominal figures are those of the seed story (a real minute, real 50-100 ms calls); the
-// run divides every one of them by time_scale, limiter window included.
+// Nominal figures are those of the translation and summarization scenario as users run
+// it (a real minute, real 50-100 ms calls); the run divides every one of them by
+// time_scale, limiter window included.
 struct Params {
-  // The seed's two services want 20 items each, but 40 grants fit in one window of 60 and
+  // Two services of 20 items each would not do: 40 grants fit in one window of 60 and
   // the throughput limit would then never bind: only concurrency would shape the run. 50
   // each (100 grants) overflows the first window by 40, so the run shows a full window, a
   // wait for it to slide, and the tail: the strict-window verdict then means something.
   uint32_t items_per_service = 50;
-  // The seed's max_concurrent_flows = 15: each service's flow runs up to 15 instances at
-  // once, 30 in all, for 10 permits.
+  // max_concurrent_flows = 15, as in the two-services example: each service's flow runs
+  // up to 15 instances at once, 30 in all, for 10 permits.
   uint32_t flows_at_once = 15;
   uint32_t max_concurrent = 10;
   uint64_t max_per_window = 60;

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <utility>
 
+#include "svg_doc.hpp"
 #include "svg_time_axis.hpp"
 
 namespace demo {
@@ -55,12 +56,15 @@ std::vector<SvgStep> window_count_steps(const std::vector<SvgSpan>& spans, int64
 
 namespace {
 
+using svg::add;
+using svg::cross;
+using svg::text;
+
 constexpr double kWidth = 900, kHeight = 600;
 constexpr double kLeft = 64, kRight = 876;    // the plot areas' x range
 constexpr double kTopY0 = 96, kTopY1 = 300;   // top panel: in flight
 constexpr double kBotY0 = 358, kBotY1 = 500;  // bottom panel: grants in the window
 constexpr double kRugY0 = 508, kRugRow = 9;   // grant ticks, one row per series
-constexpr const char* kFont = "DejaVu Sans, Helvetica, Arial, sans-serif";
 constexpr const char* kPalette[] = {"#1f77b4", "#ff7f0e", "#17becf", "#9467bd", "#8c564b"};
 constexpr const char* kTotal = "#222222";
 constexpr const char* kLimit = "#555555";
@@ -71,40 +75,6 @@ constexpr const char* kWindow = "#6a3d9a";
 const char* colour(int series) {
   constexpr int n = sizeof kPalette / sizeof kPalette[0];
   return kPalette[((series % n) + n) % n];
-}
-
-std::string escaped(const std::string& s) {
-  std::string out;
-  for (const char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        // Control characters are not allowed in XML 1.0 (tab and newline are, as spaces).
-        out += static_cast<unsigned char>(c) < 0x20 ? ' ' : c;
-    }
-  }
-  return out;
-}
-
-// printf into a std::string.
-__attribute__((format(printf, 2, 3))) void add(std::string& out, const char* fmt, ...) {
-  char buf[512];
-  va_list ap;
-  va_start(ap, fmt);
-  const int n = std::vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  if (n > 0) out.append(buf, std::min<size_t>(static_cast<size_t>(n), sizeof buf - 1));
 }
 
 struct Axis {  // a linear map from values to user units
@@ -141,18 +111,6 @@ void hline(std::string& out, double py, const char* stroke, double width, const 
       stroke, width);
   if (dash) add(out, " stroke-dasharray=\"%s\"", dash);
   out += "/>\n";
-}
-
-void cross(std::string& out, double px, double py, double r) {
-  add(out, "<path d=\"M%.1f %.1fL%.1f %.1fM%.1f %.1fL%.1f %.1f\"/>\n", px - r, py - r, px + r,
-      py + r, px - r, py + r, px + r, py - r);
-}
-
-void text(std::string& out, double px, double py, const char* anchor, int size,
-          const std::string& s, const char* extra = "") {
-  add(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" font-size=\"%d\"%s>", px, py, anchor,
-      size, extra);
-  out += escaped(s) + "</text>\n";
 }
 
 // Legend entries laid out left to right from x, on one row at baseline y.
@@ -217,13 +175,7 @@ std::string seconds_label(int64_t ns) {
 
 std::string render_timeline_svg(const SvgTimeline& t) {
   std::string out;
-  add(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-  add(out,
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
-      "viewBox=\"0 0 %.0f %.0f\" font-family=\"%s\" fill=\"#222222\">\n",
-      kWidth, kHeight, kWidth, kHeight, kFont);
-  add(out, "<rect width=\"100%%\" height=\"100%%\" fill=\"#ffffff\"/>\n");
-  text(out, kWidth / 2, 24, "middle", 16, t.title, " font-weight=\"bold\"");
+  svg::begin(out, kWidth, kHeight, t.title, t.subtitle, t.pass);
   text(out, kWidth / 2, 46, "middle", 13, t.subtitle,
        t.pass ? " fill=\"#1a7f37\"" : " fill=\"#d62728\" font-weight=\"bold\"");
 
@@ -361,7 +313,7 @@ std::string render_timeline_svg(const SvgTimeline& t) {
         "stroke=\"#888888\"/>\n",
         kLeft, y0, kRight - kLeft, y1 - y0);
   add(out, "<path d=\"M%.1f %.1fH%.1f\" stroke=\"#888888\"/>\n", kLeft, rug_end, kRight);
-  out += "</svg>\n";
+  svg::end(out);
   return out;
 }
 

@@ -3,11 +3,12 @@
 set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
-  libboost-dev libboost-thread-dev libspdlog-dev libgtest-dev libbenchmark-dev
+  libboost-dev libspdlog-dev libgtest-dev libbenchmark-dev
   libhiredis-dev redis-server  # the redis:// backend; its tests start their own server
   clang-format clang-tidy
-  clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer and the sanitizer runtimes for clang
+  clang libclang-rt-14-dev  # fuzz.sh: libFuzzer, sanitizer runtimes; test.sh: -Wthread-safety
   abigail-tools file lintian  # check-abi.sh (abidw, abidiff); check-deb.sh (cpack, lintian)
+  python3-dev python3-venv  # bindings/python: its C extension (Python.h; gcc: build-essential), venv
 )
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps.sh: run as root (apt-get install)" >&2

@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
 # The README's second command, and what CI runs: install what is needed, check the
-# formatting and clang-tidy, then build and run every test in a normal build, under
-# ASan+UBSan and under TSan, and check the installed package from a consumer's side.
+# formatting, clang-tidy, internal type names and clang's thread-safety analysis, then
+# build and run every test in a normal build, under ASan+UBSan and under TSan, and check
+# the installed package from a consumer's side.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 jobs=$(nproc)
-step() { printf '\n=== %s\n' "$*"; }
+step() { printf '\n=== %s (at %d s)\n' "$*" "$SECONDS"; }
 
 step "dependencies"
 if [ "${PTL_DEPS_INSTALLED:-0}" != 1 ]; then bash "$root/scripts/install-deps.sh"; fi
 
 step "normal build (warnings are errors)"
+# With debug info: the ABI check (abi-dumper) reads the library's types from it.
 cmake -S "$root" -B "$root/build-ci" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_INSTALL_PREFIX=/usr -DPTL_WARNINGS_AS_ERRORS=ON >/dev/null
 cmake --build "$root/build-ci" -j "$jobs"
 
-step "clang-format and clang-tidy"
+step "clang-format, clang-tidy and internal type names"
 bash "$root/scripts/lint.sh" "$root/build-ci"
 
 step "tests"
@@ -25,7 +27,9 @@ step "Python binding (venv, pytest) against the build"
 bash "$root/bindings/python/test.sh" "$root/build-ci"
 
 step "Rust and Go bindings (cargo test, go test -race) against an installed copy"
-bind_prefix=$(mktemp -d)
+# Inside the build tree, not /tmp: nothing else on the machine may clean it up meanwhile.
+bind_prefix="$root/build-ci/bindings-prefix"
+rm -rf "$bind_prefix"
 cmake --install "$root/build-ci" --prefix "$bind_prefix" >/dev/null
 bash "$root/bindings/rust/test.sh" "$bind_prefix"
 bash "$root/bindings/go/test.sh" "$bind_prefix"
@@ -40,8 +44,10 @@ bash "$root/scripts/check-abi.sh" "$root/build-ci"
 step "Debian packages: build, check, install, consume, purge"
 bash "$root/scripts/check-deb.sh" "$root/build-ci"
 
-step "libFuzzer targets (tests/fuzz, clang, ASan+UBSan): 60 s each"
-bash "$root/scripts/fuzz.sh" 60
+# The fuzzers' clang build also runs clang's thread-safety analysis on the library
+# (PTL_GUARDED_BY, PTL_REQUIRES: errors), so the library is compiled by clang once.
+step "libFuzzer targets (tests/fuzz, clang, ASan+UBSan, thread-safety analysis): 30 s each"
+bash "$root/scripts/fuzz.sh" 30
 
 for san in address,undefined thread; do
   dir="$root/build-ci-${san%%,*}"

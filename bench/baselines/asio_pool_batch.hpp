@@ -28,7 +28,7 @@ void asio_join_batch(unsigned threads, size_t n, Fn fn) {
 
 // A one-shot latch: one atomic decrement per item; only the last one takes the lock.
 // (Not std::latch: GCC 12's atomic waits, under std::counting_semaphore, were seen to
-// lose a wake-up on this machine; see ARCHITECTURE.md, section 5.)
+// lose a wake-up on this machine: two contending threads can hang for good; ADR 1.)
 class Countdown {
  public:
   void reset(size_t n) {

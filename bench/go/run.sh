@@ -10,12 +10,10 @@ if [[ $# -lt 1 ]]; then
   echo "usage: $0 PREFIX [COUNT]" >&2
   exit 2
 fi
-prefix=$(cd "$1" && pwd)
 count=${2:-5}
-libdir=$prefix/lib
-[[ -e $libdir/libpocketflow_throttled.so ]] || libdir=$prefix/lib64
-export PKG_CONFIG_PATH="$libdir/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
-export LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# shellcheck source=../../bindings/use_prefix.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../../bindings/use_prefix.sh"
+use_prefix "$1"
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
 out=$(go test -run '^$' -bench . -benchtime 300ms -count "$count" .)

@@ -2,7 +2,11 @@
 """The Python binding side by side with aiolimiter and the original pocketflow-throttled.
 
 Contenders (each skipped, with the reason printed, when it cannot be loaded):
-  native     this package's RateLimiter (libpocketflow_throttled through ctypes)
+  native     this package's RateLimiter as installed: its hot path in the C extension
+             (pocketflow_throttled._speedups) when that was built, else ctypes
+  ctypes     the same package with PTL_PY_PURE=1 (the hot path in Python over ctypes), run
+             in a worker process (the choice is made at import); only when native is the
+             extension
   original   the original package's RateLimiter (0.2.0, pure asyncio), loaded from the file
              given by --original or $PTL_BENCH_ORIGINAL (its pocketflow_throttled/rate_limiter.py)
   aiolimiter aiolimiter.AsyncLimiter (a leaky bucket, no concurrency limit) behind an
@@ -12,10 +16,15 @@ Contenders (each skipped, with the reason printed, when it cannot be loaded):
 Figures (median of --reps runs, interleaved):
   1 task    `async with` acquire+release in a loop, never waiting (10 at once, window far)
   many      1000 tasks x 10 acquire+release on a limit of 10 at once (they wait on each other)
-  makespan  the seed's scenario: two flows (translation, summarization) of 50 items, 15
+  makespan  the two-services scenario: two flows (translation, summarization) of 50 items, 15
             instances at once each, every call holding one shared limiter of 10 at once and
             60 per window; mock calls sleep; time scale 1/30 (window 2 s, calls 1.7-3.3 ms).
             Also the most grants proven inside one window (must be <= 60).
+
+A second table holds the 1-task figures of native and ctypes against asyncio.Semaphore,
+the design target being native <= 1.2x Semaphore: medians, and the spread of the ratio
+over the reps (each rep's contenders run back to back, so a rep's ratio shares its noise).
+--quick runs only the 1-task figures.
 """
 
 from __future__ import annotations
@@ -23,10 +32,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
+import json
 import os
 import platform
 import random
 import statistics
+import subprocess
 import sys
 import time
 
@@ -37,9 +48,49 @@ from pocketflow import AsyncNode, AsyncParallelBatchFlow
 
 def load_native():
     import pocketflow_throttled as pt
+    from pocketflow_throttled import _native
 
+    why = f" ({_native.SPEEDUPS_WHY})" if _native.SPEEDUPS_WHY else ""
     return {"make": lambda c, w, s: pt.RateLimiter(c, w, s), "pt": pt,
-            "about": f"pocketflow_throttled {pt.__version__}, library {pt.native_version()}"}
+            "hot_path": _native.HOT_PATH,
+            "about": f"pocketflow_throttled {pt.__version__}, library {pt.native_version()}, "
+                     f"hot path: {_native.HOT_PATH}{why}"}
+
+
+class Worker:
+    """This script in another process (--worker), measuring figures on request."""
+
+    def __init__(self, env):
+        self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker"],
+                                     env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True)
+        self.hello = self._read()
+
+    def _read(self):
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the worker exited ({self.proc.wait()})")
+        return json.loads(line)
+
+    def ask(self, *request):
+        self.proc.stdin.write(" ".join(map(str, request)) + "\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def load_ctypes(native):
+    if native.get("hot_path") != "C extension":
+        raise RuntimeError("native runs on ctypes already")
+    w = Worker(dict(os.environ, PTL_PY_PURE="1"))
+    if w.hello["hot_path"] != "ctypes":
+        w.close()
+        raise RuntimeError(f"PTL_PY_PURE=1 gave {w.hello['hot_path']}")
+    return {"worker": w, "about": "the same, PTL_PY_PURE=1 (another process): "
+                                  + w.hello["about"]}
 
 
 def load_original(path):
@@ -201,21 +252,69 @@ async def makespan(contender) -> tuple:
 # ---- driver ------------------------------------------------------------------------------
 
 
-def measure(contenders, reps: int, n: int) -> dict:
+def figure(c, key: str, n: int):
+    """One measurement of figure `key` for contender c (here, or in its worker)."""
+    if "worker" in c:
+        return c["worker"].ask(key, n)
+    if key == "one_window":
+        return asyncio.run(one_task(c["make"], True, n))
+    if key == "one_conc":
+        return asyncio.run(one_task(c["make"], False, n))
+    if key == "many":
+        return asyncio.run(many_tasks(c["make"]))
+    return asyncio.run(makespan(c))
+
+
+def serve() -> int:
+    """--worker: answers "FIGURE N" lines with a JSON result, after a JSON hello."""
+    c = load_native()
+    print(json.dumps({"hot_path": c["hot_path"], "about": c["about"]}), flush=True)
+    for line in sys.stdin:
+        key, n = line.split()
+        print(json.dumps(figure(c, key, int(n))), flush=True)
+    return 0
+
+
+def measure(contenders, reps: int, n: int, quick: bool) -> dict:
+    keys = ["one_window", "one_conc"] + ([] if quick else ["many", "makespan"])
     res = {name: {} for name in contenders}
     for _ in range(reps):
         for name, c in contenders.items():
-            r = res[name]
-            r.setdefault("one_window", []).append(asyncio.run(one_task(c["make"], True, n)))
-            r.setdefault("one_conc", []).append(asyncio.run(one_task(c["make"], False, n)))
-            r.setdefault("many", []).append(asyncio.run(many_tasks(c["make"])))
-            if name != "semaphore":
-                r.setdefault("makespan", []).append(asyncio.run(makespan(c)))
+            for key in keys:
+                if key == "makespan" and name == "semaphore":
+                    continue
+                res[name].setdefault(key, []).append(figure(c, key, n))
     return res
 
 
+TARGET = 1.2  # native `async with`, uncontended, at most this times asyncio.Semaphore's
+
+
+def target_table(res) -> str:
+    """native and ctypes against asyncio.Semaphore, 1 task: medians and per-rep ratios."""
+    names = [n for n in ("native", "ctypes", "original", "aiolimiter") if n in res]
+    if "semaphore" not in res:
+        return ""
+    out = ["| 1 task, acquire+release | contender | ns (median) | / Semaphore (medians) "
+           "| / Semaphore in each rep: median [min-max] |", "| --- | --- | --- | --- | --- |"]
+    for label, key in (("10 at once + window", "one_window"),
+                       ("concurrency only", "one_conc")):
+        sem = res["semaphore"][key]
+        out.append(f"| {label} | asyncio.Semaphore | {statistics.median(sem):,.0f} | 1.00x | - |")
+        for n in names:
+            v = res[n][key]
+            per_rep = [a / b for a, b in zip(v, sem)]
+            med = statistics.median(v) / statistics.median(sem)
+            mark = f" (target <= {TARGET}x: {'met' if med <= TARGET else 'NOT met'})" \
+                if n == "native" else ""
+            out.append(f"| {label} | {n} | {statistics.median(v):,.0f} | {med:.2f}x{mark} | "
+                       f"{statistics.median(per_rep):.2f}x [{min(per_rep):.2f}-"
+                       f"{max(per_rep):.2f}] |")
+    return "\n".join(out)
+
+
 def table(res, skipped) -> str:
-    names = [n for n in ("native", "original", "aiolimiter", "semaphore") if n in res]
+    names = [n for n in ("native", "ctypes", "original", "aiolimiter", "semaphore") if n in res]
     med = {n: {k: (statistics.median(v) if k != "makespan" else sorted(v)[len(v) // 2])
                for k, v in res[n].items()} for n in names}
     rows = [("acquire+release, 1 task, 10 at once + window (ns)", "one_window"),
@@ -225,15 +324,19 @@ def table(res, skipped) -> str:
         f"native / {n}" for n in names if n != "native") + " |"
     out = [head, "|" + " --- |" * (1 + 2 * len(names) - 1)]
     for label, key in rows:
+        if key not in med["native"]:
+            continue
         vals = {n: med[n][key] for n in names}
         cells = [f"{vals[n]:,.0f}" for n in names]
         ratios = [f"{vals['native'] / vals[n]:.2f}x" for n in names if n != "native"]
         out.append(f"| {label} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
     ms = {n: med[n]["makespan"] for n in names if "makespan" in med[n]}
+    if not ms:
+        return "\n".join(out + [f"\n{name}: not run: {why}" for name, why in skipped.items()])
     cells = [f"{ms[n][0]:.3f} s ({ms[n][1]:.3f} of bound)" if n in ms else "-" for n in names]
     ratios = [f"{ms['native'][0] / ms[n][0]:.2f}x" if n in ms else "-"
               for n in names if n != "native"]
-    out.append("| makespan, seed scenario (ratio to lower bound) | " + " | ".join(cells)
+    out.append("| makespan, two-services scenario (ratio to lower bound) | " + " | ".join(cells)
                + " | " + " | ".join(ratios) + " |")
     cells = [f"{ms[n][2]} / {PER_WINDOW}" if n in ms else "-" for n in names]
     out.append("| most grants proven in one window (limit 60) | " + " | ".join(cells)
@@ -248,9 +351,14 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--n", type=int, default=20000, help="iterations of the 1-task loops")
     ap.add_argument("--original", default=os.environ.get("PTL_BENCH_ORIGINAL", ""))
+    ap.add_argument("--quick", action="store_true", help="only the 1-task figures")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.worker:
+        return serve()
     contenders, skipped = {}, {}
     for name, loader in (("native", load_native),
+                         ("ctypes", lambda: load_ctypes(contenders.get("native", {}))),
                          ("original", lambda: load_original(args.original)),
                          ("aiolimiter", load_aiolimiter), ("semaphore", load_semaphore)):
         try:
@@ -267,7 +375,12 @@ def main() -> int:
     print(f"  makespan scenario: 2 flows x {ITEMS} items, {FLOW_AT_ONCE} at once each, shared "
           f"{SHARED_AT_ONCE} at once / {PER_WINDOW} per {WINDOW:.1f} s; calls "
           f"{50 / SCALE:.2f}-{100 / SCALE:.2f} ms\n")
-    print(table(measure(contenders, args.reps, args.n), skipped))
+    res = measure(contenders, args.reps, args.n, args.quick)
+    if "ctypes" in contenders:
+        contenders["ctypes"]["worker"].close()
+    print(table(res, skipped))
+    print()
+    print(target_table(res))
     return 0
 
 

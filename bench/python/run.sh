@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Benchmarks the Python binding side by side with aiolimiter and the original
-# pocketflow-throttled, and prints a markdown table of ratios.
+# Benchmarks the Python binding (its C extension hot path, and the ctypes one with
+# PTL_PY_PURE=1) side by side with asyncio.Semaphore, aiolimiter and the original
+# pocketflow-throttled, and prints markdown tables of ratios.
 #
 #   bash bench/python/run.sh [DIR] [-- bench_binding.py options, e.g. --reps 5]
 #
@@ -27,8 +28,8 @@ trap 'rm -rf "$work"' EXIT
 venv=${PTL_PY_VENV:-$work/venv}
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 mkdir "$work/pkg"  # pip builds in the source folder: install from a copy
-cp -r "$root/bindings/python/pyproject.toml" "$root/bindings/python/README.md" \
-  "$root/bindings/python/src" "$work/pkg/"
+cp -r "$root/bindings/python/pyproject.toml" "$root/bindings/python/setup.py" \
+  "$root/bindings/python/README.md" "$root/bindings/python/src" "$work/pkg/"
 "$venv/bin/python" -m pip install -q --disable-pip-version-check "$work/pkg" aiolimiter
 
 if [ -z "${PTL_BENCH_ORIGINAL:-}" ]; then

@@ -23,3 +23,9 @@ func ptlgoListItem(h C.uintptr_t, name *C.char, cfg *C.ptl_limiter_config) {
 	out := cgo.Handle(h).Value().(*[]Entry)
 	*out = append(*out, Entry{Name: C.GoString(name), Config: configFromC(cfg)})
 }
+
+//export ptlgoPresetPolicyItem
+func ptlgoPresetPolicyItem(h C.uintptr_t, p *C.ptl_preset_policy) {
+	out := cgo.Handle(h).Value().(*[]ProviderPolicy)
+	*out = append(*out, providerPolicyFromC(p))
+}

@@ -3,6 +3,7 @@ package ptl_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"time"
 
 	ptl "github.com/pocketflow-throttled/ptl-go"
@@ -29,4 +30,35 @@ func Example() {
 	st, _ := openai.Stats()
 	fmt.Println("in flight:", st.InFlight)
 	// Output: in flight: 1
+}
+
+// A policy counts several things at once; settle the real usage and feed the provider's
+// response headers back.
+func ExampleLimiter_AcquireAmounts() {
+	reg, _ := ptl.Open("local:")
+	defer reg.Close()
+	err := reg.RegisterPolicy("openai", []ptl.Limit{
+		{Unit: "requests", Max: 500, Window: time.Minute},
+		{Unit: "tokens", Max: 30000, Window: time.Minute},
+		{Unit: "requests", Max: 10}, // Window 0: at most 10 in flight
+	}, false)
+	if err != nil {
+		panic(err)
+	}
+	openai, _ := reg.Get("openai")
+
+	permit, err := openai.AcquireAmounts(context.Background(), ptl.Amount{Unit: "tokens", Amount: 1500})
+	if err != nil {
+		panic(err)
+	}
+	defer permit.Release()
+	// resp, err := client.Do(req) ... the response says 1234 tokens were used:
+	_ = permit.Settle(ptl.Amount{Unit: "tokens", Amount: 1234})
+	applied, _ := openai.ObserveHeaders(http.Header{ // resp.Header
+		"X-Ratelimit-Remaining-Tokens": {"28766"},
+		"X-Ratelimit-Reset-Tokens":     {"2.4s"},
+	})
+	u, _ := openai.Usage("tokens", time.Minute)
+	fmt.Println("applied:", applied, "used:", u.Used, "provider says left:", u.ObservedCap)
+	// Output: applied: 1 used: 1234 provider says left: 28766
 }

@@ -50,6 +50,13 @@ func (l *Limiter) Acquire(ctx context.Context) (*Permit, error) {
 // AcquireCost is Acquire for a permit of cost units of MaxCostPerWindow (ErrInvalid above
 // it); correct the cost when done with Permit.ReleaseCost.
 func (l *Limiter) AcquireCost(ctx context.Context, cost uint64) (*Permit, error) {
+	return l.acquire(ctx, func(timeout C.int64_t) C.ptlgo_grant {
+		return C.ptlgo_acquire(l.p, C.uint64_t(cost), timeout)
+	})
+}
+
+// acquire runs start with the library's timeout for ctx, and waits for what it started.
+func (l *Limiter) acquire(ctx context.Context, start func(timeout C.int64_t) C.ptlgo_grant) (*Permit, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, ctxError(err)
 	}
@@ -57,7 +64,8 @@ func (l *Limiter) AcquireCost(ctx context.Context, cost uint64) (*Permit, error)
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = max(int64(time.Until(dl)), 0)
 	}
-	g := C.ptlgo_acquire(l.p, C.uint64_t(cost), C.int64_t(timeout))
+	g := start(C.int64_t(timeout))
+	runtime.KeepAlive(l)
 	switch {
 	case g.rc == C.PTLGO_PENDING:
 		return l.wait(ctx, g.pending, g.ticket)

@@ -15,6 +15,31 @@
 //	if err != nil { return err }
 //	defer permit.Release()
 //
+// # Policies
+//
+// Providers count several things at once (requests and tokens, per minute and per day;
+// Anthropic: input and output tokens). A policy is a limiter of up to 16 limits, admitted
+// together (Window 0: held at once). Acquire with an estimate, Settle the real usage once
+// the response says it, and feed the response's headers back so that usage the library
+// cannot see (other users of the key) counts too:
+//
+//	err := reg.RegisterPolicy("openai", []ptl.Limit{
+//		{Unit: "requests", Max: 500, Window: time.Minute},
+//		{Unit: "tokens", Max: 30000, Window: time.Minute},
+//		{Unit: "requests", Max: 10}, // at most 10 in flight
+//	}, false)
+//	// or a provider's published limits: p, _ := ptl.PresetPolicy("openai_tier1_gpt_4o"); p.Limits
+//
+//	permit, err := openai.AcquireAmounts(ctx, ptl.Amount{Unit: "tokens", Amount: estimate})
+//	if err != nil { return err }
+//	defer permit.Release()
+//	resp, err := client.Do(req)
+//	...
+//	permit.Settle(ptl.Amount{Unit: "tokens", Amount: used}) // from the response's usage
+//	openai.ObserveHeaders(resp.Header)                       // x-ratelimit-remaining-tokens...
+//
+// Limiter.Usage tells what each limit holds now and what the provider said is left.
+//
 // The same code shares a quota between processes of one host with ptl.Open("shm://NAME"),
 // or between hosts with ptl.Open("redis://HOST:PORT").
 //

@@ -54,4 +54,33 @@ int ptlgo_reconfigure(ptl_limiter* lim, const ptl_limiter_config* cfg, char** er
 int ptlgo_penalize(ptl_limiter* lim, int64_t retry_after_ns, char** err);
 int ptlgo_log_set_level(int level, char** err);
 
+/* Policies (0.2). Units, header names and header values come from Go as one buffer of n
+ * NUL-terminated strings back to back ("tokens\0input_tokens\0"): Go memory without
+ * pointers, which cgo passes as it is; the shim builds the C arrays for the call. */
+ptlgo_grant ptlgo_acquire_amounts(ptl_limiter* lim, const char* units, const uint64_t* amounts,
+                                  size_t n, int64_t timeout_ns);
+ptlgo_grant ptlgo_try_acquire_amounts(ptl_limiter* lim, const char* units,
+                                      const uint64_t* amounts, size_t n);
+int ptlgo_settle(ptl_limiter* lim, uint64_t permit, const char* units, const uint64_t* amounts,
+                 size_t n, char** err);
+int ptlgo_create_policy(const char* units, const uint64_t* maxes, const int64_t* windows,
+                        size_t n, ptl_limiter** out, char** err);
+int ptlgo_register_policy(ptl_registry* reg, const char* name, const char* units,
+                          const uint64_t* maxes, const int64_t* windows, size_t n, uint32_t flags,
+                          char** err);
+int ptlgo_get_or_create_policy(ptl_registry* reg, const char* name, const char* units,
+                               const uint64_t* maxes, const int64_t* windows, size_t n,
+                               ptl_limiter** out, char** err);
+int ptlgo_set_policy(ptl_limiter* lim, const char* units, const uint64_t* maxes,
+                     const int64_t* windows, size_t n, char** err);
+int ptlgo_get_policy(ptl_limiter* lim, ptl_limit* out, size_t cap, size_t* n, char** err);
+int ptlgo_observe(ptl_limiter* lim, const char* unit, uint64_t remaining, int64_t reset_after_ns,
+                  char** err);
+int ptlgo_observe_headers(ptl_limiter* lim, const char* names, const char* values, size_t n,
+                          char** err);
+int ptlgo_usage(ptl_limiter* lim, const char* unit, int64_t window_ns, ptl_usage* out,
+                char** err);
+int ptlgo_preset_policy_get(const char* name, ptl_preset_policy* out, char** err);
+int ptlgo_preset_policy_list(uintptr_t handle, char** err);
+
 #endif

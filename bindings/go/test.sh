@@ -16,4 +16,9 @@ use_prefix "$@"
 export CGO_ENABLED=1
 cd "$(dirname "${BASH_SOURCE[0]}")"
 go vet ./...
-exec go test -race -count=1 -v ./...
+if ! go test -race -count=1 -v ./...; then
+  # What the link saw: the library's folder and the flags pkg-config gave cgo.
+  echo "test.sh: go test failed; pkg-config --libs: $(pkg-config --libs pocketflow_throttled)" >&2
+  ls -la "${LD_LIBRARY_PATH%%:*}" >&2
+  exit 1
+fi

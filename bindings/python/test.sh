@@ -6,9 +6,12 @@
 # DIR is an install prefix (DIR/lib*/libpocketflow_throttled.so.0) or a CMake build
 # directory (searched for the library). Without DIR: $PTL_LIBRARY (the .so itself) if set,
 # else $PTL_PREFIX, else the library on the system loader path. Creates a venv
-# ($PTL_PY_VENV, default a temporary one), pip-installs this package with pytest and
-# pytest-asyncio from PyPI, and runs the suite; extra arguments after DIR go to pytest.
-# Exits non-zero on any failure. Needs python3 with venv (installed with apt-get if missing).
+# ($PTL_PY_VENV, default a temporary one), pip-installs this package (building its C
+# extension, pocketflow_throttled._speedups) with pytest and pytest-asyncio from PyPI, and
+# runs the suite twice: with the extension, then with PTL_PY_PURE=1 (the ctypes fallback);
+# extra arguments after DIR go to pytest. Exits non-zero on any failure. Needs python3 with
+# venv (installed with apt-get if missing); the extension needs gcc and python3-dev
+# (scripts/install-deps.sh), and test_hot_path.py fails if it was not built.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
@@ -37,12 +40,19 @@ trap 'rm -rf "$work"' EXIT
 venv=${PTL_PY_VENV:-$work/venv}
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 # Install from a copy: pip builds in the source folder, which must stay clean.
-mkdir "$work/pkg" && cp -r "$here/pyproject.toml" "$here/README.md" "$here/src" "$work/pkg/"
+mkdir "$work/pkg"
+cp -r "$here/pyproject.toml" "$here/setup.py" "$here/MANIFEST.in" "$here/README.md" "$here/src" \
+  "$work/pkg/"
 "$venv/bin/python" -m pip install -q --disable-pip-version-check "$work/pkg" pytest pytest-asyncio
 
 # Run from the tests' folder so the installed package (not the source tree) is tested.
 cd "$here/tests"
 status=0
-PYTHONDONTWRITEBYTECODE=1 "$venv/bin/python" -m pytest -c "$here/pyproject.toml" \
-  --rootdir "$here" -p no:cacheprovider -q "$here/tests" "$@" || status=$?
+for pure in "" 1; do
+  if [ -z "$pure" ]; then run=(env -u PTL_PY_PURE); else run=(env PTL_PY_PURE=1); fi
+  echo "test.sh: hot path: $("${run[@]}" "$venv/bin/python" -c \
+    'import pocketflow_throttled._native as N; print(N.HOT_PATH, N.SPEEDUPS_WHY)')"
+  "${run[@]}" PYTHONDONTWRITEBYTECODE=1 "$venv/bin/python" -m pytest -c "$here/pyproject.toml" \
+    --rootdir "$here" -p no:cacheprovider -q "$here/tests" "$@" || status=$?
+done
 exit "$status"

@@ -56,7 +56,7 @@ extern "C" {
 /* ---- version --------------------------------------------------------------------- */
 
 #define PTL_VERSION_MAJOR 0
-#define PTL_VERSION_MINOR 1
+#define PTL_VERSION_MINOR 2
 #define PTL_VERSION_PATCH 0
 #define PTL_VERSION_NUMBER \
   ((PTL_VERSION_MAJOR << 16) | (PTL_VERSION_MINOR << 8) | PTL_VERSION_PATCH)
@@ -120,6 +120,35 @@ typedef struct ptl_limiter_stats {
 
 /* ---- registries ------------------------------------------------------------------ */
 
+/*
+ * Which calls most programs need: ptl_registry_get_or_create once per name (at start-up,
+ * or lazily: check and registration are one atomic step, so every component may call it
+ * with the same config); keep the ptl_limiter* for as long as the component runs (a lookup
+ * by name costs a lock, and on shm:// a new handle); ptl_acquire / ptl_release around each
+ * call (or ptl_acquire_amounts / ptl_settle with a policy). ptl_registry_open is only for
+ * choosing a backend in code rather than through PTL_REGISTRY_URI.
+ *
+ * What differs between backends (everything else, including every guarantee, is the same):
+ *                         local:               shm://NAME            redis://HOST:PORT
+ *   a second open         a new private        the same limiters     the same limiters
+ *                         registry
+ *   each get of a name    the same object      a new handle          the same object
+ *   a removed limiter's   keep working on the  PTL_ECLOSED, waiters  PTL_ENOTFOUND; a new
+ *   handles               detached limiter     included, in every    limiter of that name
+ *                         until unreferenced   process               is used by them again
+ *   ptl_release of        any handle           any handle, any       only through the
+ *   another's permit                           process               registry that took it
+ *   unref of a handle     waiters go on        its async waiters     waiters go on
+ *   (others remain)                            end with PTL_ECLOSED
+ *   async completions     on the releasing     on a library thread   on a library thread
+ *   from a release        thread
+ *   largest limit         UINT64_MAX           UINT64_MAX            2^53 - 1 (Lua numbers)
+ *   after fork()          use nothing the      inherited handles     use nothing the parent
+ *                         parent opened        answer PTL_EBACKEND;  opened; open the
+ *                                              open the registry     registry again
+ *                                              again
+ */
+
 #define PTL_REPLACE 1u /* ptl_registry_register: reconfigure an existing limiter in place */
 
 /* Opens a registry. "local:" makes a new private in-process registry, independent of
@@ -150,8 +179,9 @@ PTL_API int ptl_registry_get_or_create(ptl_registry* reg, const char* name,
 /* 1 if limiter `name` exists, 0 if not, or a negative status (bad name, backend). */
 PTL_API int ptl_registry_exists(ptl_registry* reg, const char* name);
 
-/* Removes limiter `name`: PTL_OK or PTL_ENOTFOUND. Handles already obtained keep
- * working on the removed limiter until they are unreferenced. */
+/* Removes limiter `name`: PTL_OK or PTL_ENOTFOUND. On local:, handles already obtained
+ * keep working on the removed limiter until unreferenced; on shm:// they answer
+ * PTL_ECLOSED in every process, on redis:// PTL_ENOTFOUND (see the table above). */
 PTL_API int ptl_registry_remove(ptl_registry* reg, const char* name);
 
 /* Removes every limiter of the registry. */
@@ -230,6 +260,120 @@ PTL_API int ptl_cancel(ptl_limiter* lim, uint64_t ticket);
  * anyone sharing it, for retry_after_ns from now. Permits in flight are unaffected. */
 PTL_API int ptl_limiter_penalize(ptl_limiter* lim, int64_t retry_after_ns);
 
+/* ---- policies (0.2) -------------------------------------------------------------- */
+
+/* A policy is a limiter with up to 16 limits, admitted together: a grant takes room in
+ * every limit or waits, holding nothing. Providers count several things at once (requests,
+ * tokens, input and output tokens; per minute and per day): one limit each. A 0.1 config
+ * is the policy {requests held: max_concurrent; requests per window: max_per_window;
+ * tokens per window: max_cost_per_window}. Every limiter, however made, takes both APIs.
+ *
+ *   ptl_limit limits[] = {
+ *     {"requests", 500, 60 * PTL_SECOND},  {"tokens", 30000, 60 * PTL_SECOND},
+ *     {"requests", 10000, 86400 * PTL_SECOND}};
+ *   ptl_policy p;  ptl_policy_init(&p);  p.n_limits = 3;  p.limits = limits;
+ *   ptl_registry_register_policy(NULL, "openai", &p, 0);
+ *
+ *   ptl_amount estimate = {"tokens", prompt_tokens + max_tokens};
+ *   if (ptl_acquire_amounts(lim, &estimate, 1, -1, &permit) == PTL_OK) {
+ *     call(...);                                   // the response says what it used
+ *     ptl_amount used = {"tokens", usage_total_tokens};
+ *     ptl_settle(lim, permit, &used, 1);
+ *     ptl_observe_headers(lim, n, names, values);  // what the provider says is left
+ *     ptl_release(lim, permit);
+ *   }
+ */
+
+#define PTL_SECOND INT64_C(1000000000) /* nanoseconds */
+#define PTL_MAX_LIMITS 16
+
+typedef struct ptl_limit {
+  const char* unit;  /* what is counted: "requests", "tokens", "input_tokens", "output_tokens",
+                        or any 1..32 bytes of [a-z0-9_] */
+  uint64_t max;      /* at most this many units (>= 1) ... */
+  int64_t window_ns; /* ... granted in any window of this length (strict sliding window);
+                        0: at most this many units held at once (a concurrency limit) */
+} ptl_limit;
+
+typedef struct ptl_policy {
+  uint32_t struct_size;    /* ptl_policy_init sets it */
+  uint32_t n_limits;       /* 1..16; a (unit, window_ns) pair appears once */
+  const ptl_limit* limits; /* copied by the library */
+} ptl_policy;
+/* Sets struct_size; no limits (n_limits 0, limits NULL). */
+PTL_API void ptl_policy_init(ptl_policy* p);
+
+typedef struct ptl_amount {
+  const char* unit;
+  uint64_t amount;
+} ptl_amount;
+
+/* A new private limiter of policy p, like ptl_limiter_create. PTL_EINVAL names the first
+ * bad limit (unit, max 0, negative window, a repeated (unit, window_ns), over 16). */
+PTL_API int ptl_limiter_create_policy(const ptl_policy* p, ptl_limiter** out);
+/* ptl_registry_register and ptl_registry_get_or_create with a policy; PTL_REPLACE sets the
+ * policy of an existing limiter live (see ptl_limiter_set_policy). */
+PTL_API int ptl_registry_register_policy(ptl_registry* reg, const char* name, const ptl_policy* p,
+                                         uint32_t flags);
+PTL_API int ptl_registry_get_or_create_policy(ptl_registry* reg, const char* name,
+                                              const ptl_policy* p, ptl_limiter** out);
+/* Live, like ptl_limiter_reconfigure: a limit that stays (same unit and window, or the one
+ * window of its unit with a new length) keeps its history and what is held; a waiter that
+ * can no longer fit a limit's max completes with PTL_EINVAL. */
+PTL_API int ptl_limiter_set_policy(ptl_limiter* lim, const ptl_policy* p);
+/* Copies up to cap limits into out and sets *n to the policy's count (out may be NULL
+ * with cap 0 to ask the count). Unit strings live as long as the process. */
+PTL_API int ptl_limiter_get_policy(ptl_limiter* lim, ptl_limit* out, size_t cap, size_t* n);
+
+/* Acquire with amounts: "requests" counts 1 unless given, other units 0 (on a limiter
+ * made from a 0.1 config, "tokens" counts 1, as ptl_acquire's cost). A unit the policy
+ * lacks, a unit given twice, or an amount above a limit's max is PTL_EINVAL. Timeouts and
+ * statuses as ptl_acquire; ptl_acquire is ptl_acquire_amounts with no amounts. */
+PTL_API int ptl_acquire_amounts(ptl_limiter* lim, const ptl_amount* a, size_t n, int64_t timeout_ns,
+                                ptl_permit* out);
+/* Never blocks and never jumps the queue; *retry_after_ns as ptl_try_acquire. */
+PTL_API int ptl_try_acquire_amounts(ptl_limiter* lim, const ptl_amount* a, size_t n,
+                                    ptl_permit* out, int64_t* retry_after_ns);
+/* As ptl_acquire_async; the amounts are copied before this returns. */
+PTL_API int ptl_acquire_amounts_async(ptl_limiter* lim, const ptl_amount* a, size_t n,
+                                      int64_t timeout_ns, ptl_acquire_fn fn, void* user,
+                                      uint64_t* ticket);
+
+/* The real usage, known after the call: replaces the estimate in every limit of those
+ * units, from the grant's time. More than estimated is allowed (later grants wait until
+ * the windows are back under their max); less frees room at once. A permit may be settled
+ * once per unit, before or after its release (a released permit is remembered while its
+ * windows count it, up to 1024 per limiter and process); else PTL_EINVAL. */
+PTL_API int ptl_settle(ptl_limiter* lim, ptl_permit permit, const ptl_amount* actual, size_t n);
+
+/* The provider's own count, for usage the library cannot see (other users of the key,
+ * other tools): at most `remaining` more units of `unit` until reset_after_ns from now.
+ * Shared by every process on the limiter; it only tightens, never loosens. A unit the
+ * policy lacks is PTL_EINVAL. */
+PTL_API int ptl_observe(ptl_limiter* lim, const char* unit, uint64_t remaining,
+                        int64_t reset_after_ns);
+/* Parses response headers and applies what they say: OpenAI x-ratelimit-remaining-
+ * {requests,tokens} with x-ratelimit-reset-* ("1s", "6m0s", "20ms"); Anthropic
+ * anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{remaining,reset}
+ * (RFC 3339); Retry-After (seconds or HTTP date) as ptl_limiter_penalize. Names are
+ * case-insensitive; unknown headers, units the policy lacks and malformed values are
+ * skipped. Returns the number of observations applied (Retry-After counts one), or < 0. */
+PTL_API int ptl_observe_headers(ptl_limiter* lim, size_t n, const char* const* names,
+                                const char* const* values);
+
+typedef struct ptl_usage {
+  uint32_t struct_size; /* set by the caller to sizeof(ptl_usage) */
+  uint64_t max;
+  int64_t window_ns;
+  uint64_t used;         /* in the window now (window_ns > 0) or held now (window_ns == 0) */
+  uint64_t observed_cap; /* what the provider says is left; UINT64_MAX when none in force */
+  int64_t next_room_ns;  /* from now until one more unit fits; 0 = fits now; -1 = only a
+                            release can make room */
+} ptl_usage;
+/* The state of the limit (unit, window_ns). PTL_ENOTFOUND if the policy has no such limit. */
+PTL_API int ptl_limiter_usage(ptl_limiter* lim, const char* unit, int64_t window_ns,
+                              ptl_usage* out);
+
 /* ---- presets --------------------------------------------------------------------- */
 
 /* The original library's Presets and FlowPresets: limits for popular APIs (OpenAI free and
@@ -267,6 +411,27 @@ PTL_API int ptl_preset_get(const char* name, ptl_preset* out);
  * non-zero return from fn stops the listing. The preset passed is valid during the call. */
 typedef int (*ptl_preset_fn)(void* user, const ptl_preset* preset);
 PTL_API int ptl_preset_list(ptl_preset_fn fn, void* user);
+
+/* Provider policies (0.2): the limits providers publish per account tier and model, as
+ * policies ("openai_tier1_gpt_4o": requests and tokens per minute; "anthropic_tier1_
+ * claude_sonnet_4": requests, input and output tokens per minute). The numbers change:
+ * check your account's limits page, and feed responses to ptl_observe_headers. */
+typedef struct ptl_preset_policy {
+  uint32_t struct_size; /* set by the caller to sizeof(ptl_preset_policy) */
+  uint32_t n_limits;
+  const char* name; /* static, like every pointer here */
+  const char* description;
+  const char* source_date; /* YYYY-MM-DD: when the provider's table was read */
+  const char* source;      /* URLs, space-separated */
+  const ptl_limit* limits; /* n_limits of them */
+} ptl_preset_policy;
+/* Fills *out (caller sets out->struct_size) with the provider policy `name`, matched
+ * ASCII case-insensitively; PTL_ENOTFOUND if there is none. Pass &out->... to
+ * ptl_policy fields: {struct_size, n_limits, limits} make a policy. */
+PTL_API int ptl_preset_policy_get(const char* name, ptl_preset_policy* out);
+/* Calls fn once per provider policy, in table order; non-zero from fn stops. */
+typedef int (*ptl_preset_policy_fn)(void* user, const ptl_preset_policy* policy);
+PTL_API int ptl_preset_policy_list(ptl_preset_policy_fn fn, void* user);
 
 /* ---- batch executors ------------------------------------------------------------ */
 
@@ -313,6 +478,12 @@ typedef int (*ptl_classify_fn)(void* user, int status);
  * item's final status. Called on the thread that completed the last attempt. */
 typedef int (*ptl_fallback_fn)(void* user, size_t index, int last_status);
 
+/* An item's estimate for the shared limiter (0.2): fills out[0..cap) with its amounts
+ * (cap is PTL_MAX_LIMITS; "tokens": prompt plus max_tokens, say) and returns how many.
+ * Called before each attempt's shared acquire, on the thread issuing it; the unit
+ * strings must stay valid until it returns to the library. */
+typedef size_t (*ptl_estimate_fn)(void* user, size_t index, ptl_amount* out, size_t cap);
+
 typedef struct ptl_batch_options {
   uint32_t struct_size;                /* sizeof(ptl_batch_options), set by the _init */
   uint32_t failure_policy;             /* PTL_BATCH_COLLECT (default) or PTL_BATCH_FAIL_FAST */
@@ -328,6 +499,9 @@ typedef struct ptl_batch_options {
   void* fallback_user;
   ptl_batch* parent;   /* NULL, or the running batch whose item this batch is part of: */
   size_t parent_index; /* rate-limit signals also reach parent's item parent_index */
+  /* 0.2: an older caller's struct ends above; these then take their defaults (NULL). */
+  ptl_estimate_fn estimate; /* NULL: each attempt asks the shared limiter for 1 request */
+  void* estimate_user;
 } ptl_batch_options;
 
 /* Fills opts with the defaults (collect, own limit of 5 at once and no window, not
@@ -378,6 +552,18 @@ PTL_API int ptl_batch_complete(ptl_batch* batch, size_t index, int status, int64
 /* A rate-limit signal from inside the running item `index` that does not end it (a
  * nested batch's 429): adapts concurrency and applies retry_after_ns (-1: none). */
 PTL_API int ptl_batch_signal(ptl_batch* batch, size_t index, int64_t retry_after_ns);
+
+/* 0.2: the real usage of item `index`'s latest attempt (the response's token counts),
+ * settled on its shared permit as ptl_settle does: while the attempt runs or after it
+ * ended. PTL_EINVAL if the item never held a shared permit. */
+PTL_API int ptl_batch_settle(ptl_batch* batch, size_t index, const ptl_amount* actual, size_t n);
+
+/* 0.2: the response headers of item `index`'s running attempt: what they say is left is
+ * observed on the shared limiter (ptl_observe_headers), and a Retry-After is a rate-limit
+ * signal of that item (ptl_batch_signal: adaptive backoff, and a pause for every sharer).
+ * Returns the number of observations applied, Retry-After included, or < 0. */
+PTL_API int ptl_batch_observe_headers(ptl_batch* batch, size_t index, size_t n,
+                                      const char* const* names, const char* const* values);
 
 /* Waits up to timeout_ns (< 0: forever) for every item to settle: PTL_OK or
  * PTL_ETIMEDOUT. */

@@ -11,11 +11,16 @@
 //     std::optional; acquire(timeout) throws Error(PTL_ETIMEDOUT) when the time passes.
 //   - Limiter is a copyable reference-counted handle; Permit and Registry are move-only
 //     owners. A Permit holds its own reference, so it outlives the Limiter it came from.
-//   - Boost.Asio support (ptl::async_acquire, ptl::error_category) lives in ptl_asio.hpp and
-//     is included from here whenever Boost >= 1.74 with Asio is found; define PTL_NO_ASIO
-//     before including to leave it out (and its compile time). PTL_HAS_ASIO tells which.
+//   - Light: this file (with ptl_policy.hpp and ptl_presets.hpp, which it includes) needs
+//     only the standard library. The rest is opt-in, one include each:
+//       ptl_asio.hpp   ptl::async_acquire and ptl::error_category over Boost.Asio (>= 1.74)
+//       ptl_flow.hpp   PocketFlow's graph and the throttled executors (threads)
+//       ptl_flow_asio.hpp  the same executors as Boost.Asio coroutines
 //   - The preset table (ptl::presets::get/list, ptl::Presets, ptl::FlowPresets) lives in
-//     ptl_presets.hpp, always included from here.
+//     ptl_presets.hpp.
+//   - Policies (several limits admitted together, ABI 0.2): ptl::Limit, ptl::Policy, amounts,
+//     settle, observations and usage are defined in ptl_policy.hpp;
+//     the classes below only declare their policy members.
 //   - Durations: a timeout <= 0 tries once; one too long for int64 nanoseconds waits forever.
 #pragma once
 
@@ -24,10 +29,13 @@
 #include <chrono>
 #include <cstdint>
 #include <exception>
+#include <initializer_list>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -156,6 +164,13 @@ inline LimiterStats from_c(const ptl_limiter_stats& s) {
 
 class Permit;
 struct TryAcquireResult;
+struct Limit;   // one limit of a policy (ptl_policy.hpp)
+struct Usage;   // the state of one limit (ptl_policy.hpp)
+class Amounts;  // what an acquire asks for or a settle reports: {{"tokens", 1200}}
+using Policy = std::vector<Limit>;  // 1..16 limits: ptl::Policy{{"requests", 500, 1min}, ...}
+// A policy as any contiguous range of Limit (ptl::Policy, std::array, std::span).
+template <class P>
+concept PolicyLike = std::is_convertible_v<const P&, std::span<const Limit>>;
 
 // A shared handle to one limiter (a registered one or a private one). Copies refer to the
 // same limiter; the limiter lives while any handle or permit refers to it.
@@ -170,6 +185,9 @@ class Limiter {
     detail::check(ptl_limiter_create(&c, &h));
     return adopt(h);
   }
+  // A private limiter of several limits admitted together (see ptl_policy.hpp).
+  template <PolicyLike P>
+  static Limiter create(const P& policy);
   // Takes over one reference the caller owns (e.g. from ptl_registry_get).
   static Limiter adopt(ptl_limiter* handle) noexcept { return Limiter(handle); }
   // Shares a handle the caller keeps owning (adds a reference).
@@ -204,6 +222,33 @@ class Limiter {
   std::optional<Permit> try_acquire() const;
   // try_acquire, also saying how long until a grant may be possible when it fails.
   TryAcquireResult try_acquire_with_retry_after() const;
+
+  // Policies (ptl_policy.hpp). Acquires with amounts by unit, e.g. {{"tokens", 1200}}:
+  // "requests" counts 1 unless given, other units 0; the overloads behave as those above.
+  Permit acquire(Amounts amounts) const;
+  template <class Rep, class Period>
+  Permit acquire(Amounts amounts, std::chrono::duration<Rep, Period> timeout) const;
+  template <class Rep, class Period>
+  std::optional<Permit> try_acquire_for(std::chrono::duration<Rep, Period> timeout,
+                                        Amounts amounts) const;
+  std::optional<Permit> try_acquire(Amounts amounts) const;
+  TryAcquireResult try_acquire_with_retry_after(Amounts amounts) const;
+  // The limits now; set_policy changes them live (limits that continue keep their history).
+  Policy policy() const;
+  template <PolicyLike P>
+  void set_policy(const P& policy) const;
+  // The provider says at most `remaining` more units of `unit` until `reset_after`.
+  template <class Rep, class Period>
+  void observe(std::string_view unit, std::uint64_t remaining,
+               std::chrono::duration<Rep, Period> reset_after) const;
+  // Applies rate-limit response headers (any range of name/value pairs of strings);
+  // returns how many observations were applied.
+  template <class Headers>
+  int observe_headers(const Headers& headers) const;
+  int observe_headers(
+      std::initializer_list<std::pair<std::string_view, std::string_view>> headers) const;
+  // The state of the limit (unit, window); window 0 is the unit's held limit.
+  Usage usage(std::string_view unit, std::chrono::nanoseconds window) const;
 
   // A snapshot of the limiter's state and counters.
   LimiterStats stats() const {
@@ -249,12 +294,16 @@ class Permit {
     return p;
   }
 
-  Permit(Permit&& o) noexcept : lim_(std::move(o.lim_)), value_(std::exchange(o.value_, 0)) {}
+  Permit(Permit&& o) noexcept
+      : lim_(std::move(o.lim_)),
+        value_(std::exchange(o.value_, 0)),
+        released_(std::exchange(o.released_, 0)) {}
   Permit& operator=(Permit&& o) noexcept {
     if (this != &o) {
       reset();
       lim_ = std::move(o.lim_);
       value_ = std::exchange(o.value_, 0);
+      released_ = std::exchange(o.released_, 0);
     }
     return *this;
   }
@@ -265,10 +314,14 @@ class Permit {
   void release() { finish(false, 0); }
   // Gives it back, correcting its cost in the window to `actual_cost` (e.g. real tokens).
   void release(std::uint64_t actual_cost) { finish(true, actual_cost); }
+  // The real usage, known after the call: replaces the estimate of each unit given
+  // (ptl_settle). Works while held and after release(); once per unit.
+  void settle(Amounts actual) const;
 
-  // The C permit value; 0 when empty.
+  // The C permit value; 0 when not held (released, empty or moved from).
   ptl_permit value() const noexcept { return value_; }
-  // The limiter the permit belongs to (empty when the permit is).
+  // The limiter the permit belongs to; kept after release() (for settle), empty when the
+  // permit is empty or moved from.
   const Limiter& limiter() const noexcept { return lim_; }
   // True while the permit is held.
   explicit operator bool() const noexcept { return value_ != 0; }
@@ -276,19 +329,20 @@ class Permit {
  private:
   void reset() noexcept {
     if (value_ != 0) ptl_release(lim_.native_handle(), std::exchange(value_, 0));
+    released_ = 0;
     lim_ = Limiter();
   }
-  // Empties *this before calling the library, so a refused release is not retried later.
+  // Not held before calling the library, so a refused release is not retried later.
   void finish(bool with_cost, std::uint64_t cost) {
     if (value_ == 0) throw Error(PTL_EINVAL, "release: the permit is not held");
-    const Limiter lim = std::move(lim_);
-    const ptl_permit v = std::exchange(value_, 0);
-    detail::check(with_cost ? ptl_release_cost(lim.native_handle(), v, cost)
-                            : ptl_release(lim.native_handle(), v));
+    released_ = std::exchange(value_, 0);
+    detail::check(with_cost ? ptl_release_cost(lim_.native_handle(), released_, cost)
+                            : ptl_release(lim_.native_handle(), released_));
   }
 
   Limiter lim_;
-  ptl_permit value_ = 0;
+  ptl_permit value_ = 0;     // held
+  ptl_permit released_ = 0;  // released by release(): kept so that settle() still works
 };
 
 // What try_acquire_with_retry_after() found.
@@ -398,6 +452,9 @@ class Registry {
     detail::check(
         ptl_registry_register(h_, detail::c_name(name).c_str(), &c, replace ? PTL_REPLACE : 0u));
   }
+  // Registers `name` with a policy (ptl_policy.hpp); `replace` sets it live.
+  template <PolicyLike P>
+  void register_limiter(std::string_view name, const P& policy, bool replace = false);
   // The limiter `name`; Error(PTL_ENOTFOUND) if there is none.
   Limiter get(std::string_view name) const {
     ptl_limiter* l = nullptr;
@@ -411,6 +468,9 @@ class Registry {
     detail::check(ptl_registry_get_or_create(h_, detail::c_name(name).c_str(), &c, &l));
     return Limiter::adopt(l);
   }
+  // The limiter `name`, registered with `policy` first if absent (one atomic step).
+  template <PolicyLike P>
+  Limiter get_or_create(std::string_view name, const P& policy);
   // Whether `name` is registered.
   bool exists(std::string_view name) const {
     const int rc = ptl_registry_exists(h_, detail::c_name(name).c_str());
@@ -472,16 +532,5 @@ inline Registry registry() noexcept {
 
 }  // namespace ptl
 
+#include <pocketflow_throttled/ptl_policy.hpp>
 #include <pocketflow_throttled/ptl_presets.hpp>
-
-#if !defined(PTL_NO_ASIO) && __has_include(<boost/asio/async_result.hpp>)
-#include <boost/version.hpp>
-#if BOOST_VERSION >= 107400
-#define PTL_HAS_ASIO 1
-#include <pocketflow_throttled/ptl_asio.hpp>
-#endif
-#endif
-#ifndef PTL_HAS_ASIO
-#define PTL_HAS_ASIO 0
-#endif
-#include <pocketflow_throttled/ptl_flow.hpp>

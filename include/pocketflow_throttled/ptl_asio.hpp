@@ -1,20 +1,21 @@
 // ptl_asio.hpp - Boost.Asio support for ptl.hpp: ptl::async_acquire and an error category
-// for PTL status codes. Include <pocketflow_throttled/ptl.hpp>, which includes this file
-// whenever Boost.Asio is found (see there); needs Boost >= 1.74, header-only.
+// for PTL status codes. Include it where you wait asynchronously (it includes ptl.hpp);
+// needs Boost >= 1.74, header-only. PTL_HAS_ASIO is 1 once it is included.
 //
 //   ptl::async_acquire(lim, [](boost::system::error_code ec, ptl::Permit p) { ... });
 //   ptl::Permit p = co_await ptl::async_acquire(lim, boost::asio::use_awaitable);
 //   std::future<ptl::Permit> f = ptl::async_acquire(lim, 1, 5s, boost::asio::use_future);
+//   ptl::Permit p = co_await ptl::async_acquire(lim, {{"tokens", 1200}}, 30s, use_awaitable);
 //
 // Completion: the handler always runs through its associated executor (posted, never
 // inline in async_acquire nor on the library thread that freed capacity), and that
 // executor counts as having work while the acquire is pending. Outcomes other than a grant
-// arrive as error codes of ptl::error_category() (timed_out, canceled, closed, ...); a
+// arrive as error codes of ptl::error_category() (timed_out, cancelled, closed, ...); a
 // handler destroyed without being run releases the permit it would have received.
 //
 // Cancellation: with Boost >= 1.77, an operation whose handler has an associated
 // cancellation slot (bind_cancellation_slot, awaitable operators, parallel_group) is
-// cancelled through it, completing with ptl::errc::canceled; cancelling leaves no trace,
+// cancelled through it, completing with ptl::errc::cancelled; cancelling leaves no trace,
 // so terminal, partial and total cancellation are all honoured. Boost 1.74 has no
 // cancellation slots: there, bound the wait with a timeout instead.
 //
@@ -24,10 +25,18 @@
 
 #include <pocketflow_throttled/ptl.hpp>
 
+#include <boost/version.hpp>
+#if BOOST_VERSION < 107400
+#error "ptl_asio.hpp needs Boost 1.74 or newer"
+#endif
+// Code written when ptl.hpp included this file tests this macro; it still tells the truth.
+#define PTL_HAS_ASIO 1
+
 #include <atomic>
 #include <memory>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
@@ -52,7 +61,8 @@ enum class errc : int {
   exists = PTL_EEXIST,
   timed_out = PTL_ETIMEDOUT,
   would_block = PTL_EAGAIN,
-  canceled = PTL_ECANCELED,
+  cancelled = PTL_ECANCELED,
+  canceled [[deprecated("use cancelled")]] = PTL_ECANCELED,  // PTL_ECANCELED's spelling
   backend = PTL_EBACKEND,
   closed = PTL_ECLOSED,
   no_memory = PTL_ENOMEM,
@@ -155,11 +165,14 @@ class AcquireOp {
         work_(boost::asio::get_associated_executor(handler_, boost::asio::system_executor())),
         lim_(std::move(lim)) {}
 
-  static void start(std::unique_ptr<AcquireOp> owner, std::uint64_t cost, std::int64_t timeout) {
+  // `start_async(lim, fn, user, ticket)` starts the library's acquire (ptl_acquire_async or
+  // ptl_acquire_amounts_async) and returns its status; it must not throw.
+  template <class StartAsync>
+  static void start(std::unique_ptr<AcquireOp> owner, const StartAsync& start_async) {
     AcquireOp* op = owner.release();  // from here on, the last to arrive owns it
     std::uint64_t ticket = 0;
-    const int rc = ptl_acquire_async(op->lim_.native_handle(), cost, timeout, &AcquireOp::on_done,
-                                     op, &ticket);
+    const int rc =
+        start_async(op->lim_.native_handle(), &AcquireOp::on_done, static_cast<void*>(op), &ticket);
     if (rc != PTL_OK) {
       op->status_ = rc;  // the library never calls back after refusing to start
       op->arrive();
@@ -238,7 +251,32 @@ struct AcquireInitiation {
   void operator()(Handler&& handler, const Limiter& lim, std::uint64_t cost,
                   std::int64_t timeout) const {
     using Op = AcquireOp<std::decay_t<Handler>>;
-    Op::start(std::make_unique<Op>(std::forward<Handler>(handler), lim), cost, timeout);
+    Op::start(std::make_unique<Op>(std::forward<Handler>(handler), lim),
+              [&](ptl_limiter* l, ptl_acquire_fn fn, void* user, std::uint64_t* ticket) {
+                return ptl_acquire_async(l, cost, timeout, fn, user, ticket);
+              });
+  }
+};
+
+// The amounts are owned here (a deferred token runs the initiation later), and copied by
+// the library before ptl_acquire_amounts_async returns.
+struct AmountsAcquireInitiation {
+  template <class Handler>
+  void operator()(Handler&& handler, const Limiter& lim, const std::vector<Amount>& amounts,
+                  std::int64_t timeout) const {
+    using Op = AcquireOp<std::decay_t<Handler>>;
+    Op::start(std::make_unique<Op>(std::forward<Handler>(handler), lim),
+              [&](ptl_limiter* l, ptl_acquire_fn fn, void* user, std::uint64_t* ticket) {
+                try {
+                  const CAmounts a(amounts);
+                  return ptl_acquire_amounts_async(l, a.data(), a.size(), timeout, fn, user,
+                                                   ticket);
+                } catch (const Error& e) {  // a unit with a NUL byte: completes as invalid
+                  return e.status();
+                } catch (...) {
+                  return PTL_ENOMEM;
+                }
+              });
   }
 };
 
@@ -277,6 +315,26 @@ template <class Rep, class Period,
 auto async_acquire(const Limiter& lim, std::chrono::duration<Rep, Period> timeout,
                    CompletionToken&& token) {
   return async_acquire(lim, std::uint64_t{1}, timeout, std::forward<CompletionToken>(token));
+}
+
+// Waits asynchronously, as long as needed, for a permit of `amounts` by unit (see
+// ptl_policy.hpp), e.g. {{"tokens", 1200}}; completes as the async_acquire above.
+template <BOOST_ASIO_COMPLETION_TOKEN_FOR(AcquireSignature) CompletionToken>
+auto async_acquire(const Limiter& lim, Amounts amounts, CompletionToken&& token) {
+  return boost::asio::async_initiate<CompletionToken, AcquireSignature>(
+      detail::AmountsAcquireInitiation{}, token, lim,
+      std::vector<Amount>(amounts.begin(), amounts.end()), std::int64_t{-1});
+}
+
+// async_acquire of `amounts` that gives up after `timeout` with ptl::errc::timed_out (a
+// timeout <= 0 tries once and fails with ptl::errc::would_block).
+template <class Rep, class Period,
+          BOOST_ASIO_COMPLETION_TOKEN_FOR(AcquireSignature) CompletionToken>
+auto async_acquire(const Limiter& lim, Amounts amounts, std::chrono::duration<Rep, Period> timeout,
+                   CompletionToken&& token) {
+  return boost::asio::async_initiate<CompletionToken, AcquireSignature>(
+      detail::AmountsAcquireInitiation{}, token, lim,
+      std::vector<Amount>(amounts.begin(), amounts.end()), detail::timeout_ns(timeout));
 }
 
 }  // namespace ptl

@@ -21,10 +21,13 @@
 // Sync nodes may sit in an AsyncFlow too; they run inline, blocking the executor's thread.
 #pragma once
 
-#include <pocketflow_throttled/ptl.hpp>
+#include <pocketflow_throttled/ptl_asio.hpp>
+#include <pocketflow_throttled/ptl_flow.hpp>
 
-#if !PTL_HAS_ASIO
-#error "ptl_flow_asio.hpp needs Boost.Asio >= 1.74 (and PTL_NO_ASIO undefined)"
+#if !defined(BOOST_ASIO_HAS_CO_AWAIT)
+// Boost 1.74 does not detect clang's coroutines with libstdc++, although they work: there,
+// define BOOST_ASIO_HAS_CO_AWAIT and BOOST_ASIO_HAS_STD_COROUTINE before any Boost header.
+#error "ptl_flow_asio.hpp needs Boost.Asio's coroutines (C++20), which Boost.Asio did not detect"
 #endif
 
 #include <boost/asio/any_io_executor.hpp>
@@ -80,7 +83,8 @@ struct AsyncAccess {
 };
 
 inline std::string action_name(std::string action) {
-  return action.empty() ? std::string("default") : action;
+  if (action.empty()) return "default";
+  return action;  // moved, as a parameter returned by name
 }
 
 [[noreturn]] inline void throw_needs_run_async() {
@@ -151,13 +155,13 @@ class Latch {
 
 // How a coroutine batch ended.
 struct BatchEnd {
-  BatchReport report;
+  BatchStats stats;
   std::vector<int> statuses;
 };
 
 // Runs `n` items as coroutines under `options`: item(batch, index, attempt) must return an
 // Awaitable<void> that reports the attempt's end with ptl_batch_complete and never throws.
-// Returns the batch's report and final statuses once every item settled.
+// Returns the batch's statistics and final statuses once every item settled.
 // Pass `item` as an lvalue: GCC 12 destroys a class-type prvalue argument of a coroutine
 // twice when the call is co_awaited (a lambda capturing a shared_ptr then frees it early).
 template <class ItemCoro>
@@ -171,7 +175,7 @@ Awaitable<BatchEnd> run_coroutine_batch(const BatchOptions& options, std::size_t
       },
       [latch] { latch->fire(); });
   co_await latch->wait();
-  co_return BatchEnd{batch.report(), batch.statuses()};
+  co_return BatchEnd{batch.stats(), batch.statuses()};
 }
 
 }  // namespace detail
@@ -197,7 +201,7 @@ class AsyncNode : public BaseNode, public AsyncRunnable {
     co_return detail::value_or_throw<Exec>("AsyncNode::exec_async");
   }
   virtual Awaitable<Exec> exec_fallback_async(const Prep& /*prep_res*/, std::exception_ptr error) {
-    std::rethrow_exception(error);
+    std::rethrow_exception(std::move(error));
   }
   virtual Awaitable<std::string> post_async(Shared& /*shared*/, Prep& /*prep_res*/,
                                             Exec& /*exec_res*/) {

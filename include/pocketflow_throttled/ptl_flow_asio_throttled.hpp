@@ -4,9 +4,9 @@
 #pragma once
 
 #include <pocketflow_throttled/ptl_flow_asio.hpp>
+#include <pocketflow_throttled/ptl_flow_rules.hpp>
 
 #include <atomic>
-#include <chrono>
 #include <cstdint>
 #include <exception>
 #include <memory>
@@ -17,65 +17,19 @@
 
 namespace ptl {
 
-namespace detail {
-
-// How an item coroutine's attempt ended, for ptl_batch_complete.
-struct AttemptEnd {
-  int status = PTL_OK;
-  std::int64_t retry_after_ns = -1;
-  std::exception_ptr error;
-};
-
-// The status of a failed attempt whose exception `error` is in flight (call in a handler).
-template <class IsRateLimit>
-AttemptEnd attempt_failure(IsRateLimit&& is_rate_limit) noexcept {
-  AttemptEnd end{kStatusExecFailed, -1, std::current_exception()};
-  try {
-    throw;
-  } catch (const RateLimitHit& e) {
-    end.status = PTL_ERATELIMITED;
-    if (e.retry_after()) end.retry_after_ns = clamp_ns(*e.retry_after());
-  } catch (const std::exception& e) {
-    try {
-      if (is_rate_limit(e)) end.status = PTL_ERATELIMITED;
-    } catch (...) {
-    }
-  } catch (...) {
-  }
-  return end;
-}
-
-}  // namespace detail
-
 // The throttled parallel batch node as coroutines: exec_async of each item runs on the
-// executor the node is awaited on, at most max_concurrent at once (and max_per_minute per
-// window_seconds, and one permit of shared_limiter each when set). Results in input order;
-// policies as ThrottledParallelBatchNode. exec_fallback_async runs in the item's coroutine
-// after its last attempt (an item whose retries a fail-fast cancel stopped gets none).
+// executor the node is awaited on, under the limits of ThrottledNodeSettings. Results in
+// input order; policies as ThrottledParallelBatchNode. exec_fallback_async runs in the
+// item's coroutine after its last attempt (an item whose retries a fail-fast cancel stopped
+// gets none).
 template <class Item, class Result>
-class AsyncThrottledParallelBatchNode : public BaseNode, public AsyncRunnable {
+class AsyncThrottledParallelBatchNode : public BaseNode,
+                                        public AsyncRunnable,
+                                        public ThrottledNodeSettings {
  public:
-  std::uint32_t max_concurrent = 5;
-  std::uint64_t max_per_minute = 0;
-  double window_seconds = 60.0;
-  int max_retries = 1;
-  std::chrono::nanoseconds wait{0};
-  Limiter shared_limiter;
-  FailurePolicy failure_policy = FailurePolicy::fail_fast;
-
   AsyncThrottledParallelBatchNode() = default;
-  explicit AsyncThrottledParallelBatchNode(const Preset& preset) { apply(preset); }
-  void apply(const Preset& preset) {
-    detail::expect_kind(preset, preset.kind == PresetKind::node, "a node");
-    max_concurrent = preset.config.max_concurrent;
-    max_per_minute = preset.config.max_per_window;
-    window_seconds = preset.config.window_seconds;
-  }
-
-  NodeStats stats() const {
-    const detail::ExecutorState::Totals t = state_->totals();
-    return {max_concurrent, max_per_minute, t.runs,    t.items,   t.succeeded,
-            t.failed,       t.rate_limited, t.retries, t.last_run};
+  explicit AsyncThrottledParallelBatchNode(const Preset& preset) {
+    ThrottledNodeSettings::apply(preset);
   }
 
   // Runs this node alone.
@@ -91,7 +45,7 @@ class AsyncThrottledParallelBatchNode : public BaseNode, public AsyncRunnable {
   virtual Awaitable<Result> exec_async(const Item& item) const = 0;
   virtual Awaitable<Result> exec_fallback_async(const Item& /*item*/,
                                                 std::exception_ptr error) const {
-    std::rethrow_exception(error);
+    std::rethrow_exception(std::move(error));
   }
   virtual Awaitable<std::string> post_async(Shared& /*shared*/, std::vector<Item>& /*items*/,
                                             std::vector<Result>& /*results*/) {
@@ -100,21 +54,10 @@ class AsyncThrottledParallelBatchNode : public BaseNode, public AsyncRunnable {
   virtual bool is_rate_limit_error(const std::exception& error) const {
     return detail::mentions_rate_limit(error.what());
   }
-  const std::vector<ItemFailure>& failures() const noexcept { return failures_; }
-
   std::string run_once(Shared& /*shared*/) override { detail::throw_needs_run_async(); }
 
   Awaitable<std::string> run_once_async(Shared& shared) override {
-    if (max_retries < 1) throw Error(PTL_EINVAL, "max_retries must be >= 1");
-    BatchOptions o;
-    o.failure_policy = failure_policy;
-    o.limits = {.max_concurrent = max_concurrent,
-                .max_per_window = max_per_minute,
-                .window_seconds = window_seconds};
-    o.shared = shared_limiter;
-    o.max_attempts = static_cast<std::uint32_t>(max_retries);
-    o.retry_wait = wait;
-
+    const BatchOptions o = batch_options();
     std::vector<Item> items = co_await prep_async(shared);
     auto run = std::make_shared<Run>(*this, std::move(items), o.max_attempts);
     // Named, not a temporary: GCC 12 destroys a class-type prvalue passed by value to a
@@ -123,21 +66,9 @@ class AsyncThrottledParallelBatchNode : public BaseNode, public AsyncRunnable {
       return run_item(run, b, i, attempt);
     };
     detail::BatchEnd end = co_await detail::run_coroutine_batch(o, run->items.size(), item);
-    BatchReport& report = end.report;
-    const std::vector<int>& statuses = end.statuses;
-    report.fallbacks += run->fallbacks.load();
-    state_->record(report, false);
-
-    failures_.clear();
-    for (std::size_t i = 0; i < statuses.size(); ++i) {
-      if (statuses[i] == PTL_OK) continue;
-      if (failure_policy == FailurePolicy::fail_fast) {
-        for (const std::exception_ptr& e : run->errors)
-          if (e) std::rethrow_exception(e);
-        throw Error(PTL_ECANCELED, "the batch was cancelled before its items ran");
-      }
-      failures_.push_back({i, statuses[i], run->errors[i]});
-    }
+    // The library counts only its own fallbacks; these ran in the item coroutines.
+    end.stats.fallbacks += run->fallbacks.load();
+    finish_run(end.stats, false, end.statuses, run->errors);
     std::vector<Result> results = detail::take_results(run->slots);
     co_return co_await post_async(shared, run->items, results);
   }
@@ -166,7 +97,7 @@ class AsyncThrottledParallelBatchNode : public BaseNode, public AsyncRunnable {
     try {
       run->slots[i] = co_await run->node.exec_async(run->items[i]);
     } catch (...) {
-      end = detail::attempt_failure(
+      end = detail::status_of_exception(
           [&](const std::exception& e) { return run->node.is_rate_limit_error(e); });
     }
     if (end.status != PTL_OK && attempt >= run->max_attempts) {
@@ -189,43 +120,15 @@ class AsyncThrottledParallelBatchNode : public BaseNode, public AsyncRunnable {
     run->errors[i] = end.error;
     ptl_batch_complete(batch.native_handle(), i, end.status, end.retry_after_ns);
   }
-
-  std::shared_ptr<detail::ExecutorState> state_ = std::make_shared<detail::ExecutorState>();
-  std::vector<ItemFailure> failures_;
 };
 
 // The throttled parallel batch flow as coroutines: each instance walks the graph as a
-// coroutine on the flow's executor, at most max_concurrent_flows at once; failures are
+// coroutine on the flow's executor, under the limits of ThrottledFlowSettings; failures are
 // collected, never cancelling the other instances.
-class AsyncThrottledParallelBatchFlow : public AsyncFlowBase {
+class AsyncThrottledParallelBatchFlow : public detail::ThrottledFlowOf<AsyncFlowBase> {
  public:
-  std::uint32_t max_concurrent_flows = 5;
-  std::uint64_t max_flows_per_minute = 0;
-  double window_seconds = 60.0;
-
-  AsyncThrottledParallelBatchFlow() = default;
-  template <std::derived_from<BaseNode> T>
-  explicit AsyncThrottledParallelBatchFlow(std::shared_ptr<T> start_node)
-      : AsyncFlowBase(std::move(start_node)) {}
-  template <std::derived_from<BaseNode> T>
-  AsyncThrottledParallelBatchFlow(std::shared_ptr<T> start_node, const Preset& preset)
-      : AsyncFlowBase(std::move(start_node)) {
-    apply(preset);
-  }
-  void apply(const Preset& preset) {
-    detail::expect_kind(preset,
-                        preset.kind == PresetKind::flow || preset.kind == PresetKind::adaptive_flow,
-                        "flow instances");
-    max_concurrent_flows = preset.config.max_concurrent;
-    max_flows_per_minute = preset.config.max_per_window;
-    window_seconds = preset.config.window_seconds;
-  }
-
-  FlowStats stats() const {
-    const detail::ExecutorState::Totals t = state_->totals();
-    return {max_concurrent_flows, max_flows_per_minute, t.last_run.succeeded,
-            t.last_run.failed + t.last_run.canceled, t.last_run};
-  }
+  // (), (start_node) and (start_node, flow preset).
+  using ThrottledFlowOf::ThrottledFlowOf;
 
   Awaitable<std::string> run_async(Shared& shared) {
     co_return detail::action_name(co_await run_once_async(shared));
@@ -242,22 +145,14 @@ class AsyncThrottledParallelBatchFlow : public AsyncFlowBase {
   virtual bool is_rate_limit_error(const std::exception& /*error*/) const { return false; }
 
   Awaitable<std::string> run_once_async(Shared& shared) override {
-    BatchOptions o;
-    o.limits = {.max_concurrent = max_concurrent_flows,
-                .max_per_window = max_flows_per_minute,
-                .window_seconds = window_seconds};
+    const BatchOptions o = batch_options();
     std::vector<Params> sets = co_await prep_async(shared);
     auto run = std::make_shared<Run>(*this, shared, std::move(sets));
     const auto instance = [run](BatchView b, std::size_t i, std::uint32_t) {
       return run_instance(run, b, i);
     };
     detail::BatchEnd end = co_await detail::run_coroutine_batch(o, run->sets.size(), instance);
-    state_->record(end.report, false);
-    for (std::size_t i = 0; i < end.statuses.size(); ++i) {
-      if (end.statuses[i] != PTL_OK && !run->outcomes[i].error)
-        run->outcomes[i].error =
-            std::make_exception_ptr(Error(end.statuses[i], "the flow instance did not run"));
-    }
+    finish_run(end.stats, false, end.statuses, run->outcomes);
     co_return co_await post_async(shared, run->sets, run->outcomes);
   }
 
@@ -278,14 +173,12 @@ class AsyncThrottledParallelBatchFlow : public AsyncFlowBase {
       run->outcomes[i].action = co_await run->flow.orchestrate_async(
           run->shared, params, RunContext{batch.native_handle(), i});
     } catch (...) {
-      end = detail::attempt_failure(
+      end = detail::status_of_exception(
           [&](const std::exception& e) { return run->flow.is_rate_limit_error(e); });
     }
     run->outcomes[i].error = end.error;
     ptl_batch_complete(batch.native_handle(), i, end.status, end.retry_after_ns);
   }
-
-  std::shared_ptr<detail::ExecutorState> state_ = std::make_shared<detail::ExecutorState>();
 };
 
 }  // namespace ptl

@@ -1,6 +1,6 @@
-// ptl_flow_batch.hpp - the batch executors of ptl.h (ptl_batch_*) in C++: options, reports,
-// ptl::Batch (completion style, RAII) and the blocking runner the throttled nodes and flows
-// use. Included by ptl_flow.hpp.
+// ptl_flow_batch.hpp - the batch executors of ptl.h (ptl_batch_*) in C++: options, statistics,
+// ptl::Batch (completion style, RAII) and the one exception-to-status rule every executor
+// uses. Included by ptl_flow.hpp.
 //
 //   ptl::Batch batch({.limits = {.max_concurrent = 4}}, urls.size(),
 //                    [&](ptl::BatchView b, std::size_t i, std::uint32_t) {
@@ -13,6 +13,7 @@
 
 #include <pocketflow_throttled/ptl_flow_graph.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -21,6 +22,8 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -58,25 +61,43 @@ struct AdaptiveConfig {
   }
 };
 
-// A batch's figures (ptl_batch_report).
-struct BatchReport {
+// A batch's figures (ptl_batch_report). Every executor reads its figures with stats().
+struct BatchStats {
   std::uint32_t concurrency = 0;     // the own limit now (adaptive: the current level)
   std::uint32_t peak_in_flight = 0;  // most attempts running at once
-  std::uint64_t items = 0, succeeded = 0, failed = 0, canceled = 0, pending = 0;
+  std::uint64_t items = 0, succeeded = 0, failed = 0;
+  // One count, two names: `canceled` is the C struct's spelling, kept for code written
+  // before the C++ layer settled on one (both members of the union alias one uint64_t, a
+  // layout GCC and Clang define).
+  union {
+    std::uint64_t cancelled = 0;
+    [[deprecated("use cancelled")]] std::uint64_t canceled;
+  };
+  std::uint64_t pending = 0;
   std::uint64_t attempts = 0, retries = 0, rate_limited = 0, fallbacks = 0;
   std::uint64_t backoffs = 0, recoveries = 0;
   std::chrono::nanoseconds elapsed{0};
 
-  static BatchReport from_c(const ptl_batch_report& r) noexcept {
-    return {r.concurrency, r.peak_in_flight,
-            r.items,       r.succeeded,
-            r.failed,      r.canceled,
-            r.pending,     r.attempts,
-            r.retries,     r.rate_limited,
-            r.fallbacks,   r.backoffs,
-            r.recoveries,  std::chrono::nanoseconds(r.elapsed_ns)};
+  static BatchStats from_c(const ptl_batch_report& r) noexcept {
+    BatchStats s;
+    s.concurrency = r.concurrency;
+    s.peak_in_flight = r.peak_in_flight;
+    s.items = r.items;
+    s.succeeded = r.succeeded;
+    s.failed = r.failed;
+    s.cancelled = r.canceled;
+    s.pending = r.pending;
+    s.attempts = r.attempts;
+    s.retries = r.retries;
+    s.rate_limited = r.rate_limited;
+    s.fallbacks = r.fallbacks;
+    s.backoffs = r.backoffs;
+    s.recoveries = r.recoveries;
+    s.elapsed = std::chrono::nanoseconds(r.elapsed_ns);
+    return s;
   }
 };
+using BatchReport [[deprecated("use BatchStats")]] = BatchStats;
 
 // The options of one batch (ptl_batch_options) without the callbacks, which the classes
 // using them supply.
@@ -89,9 +110,33 @@ struct BatchOptions {
   std::uint32_t worker_threads = 0;        // blocking style: 0 = the concurrency ceiling
   std::chrono::nanoseconds retry_wait{0};
   RunContext parent;  // the batch item this batch is part of: its rate-limit signals go there
+  // Set (with `shared`): item `index`'s estimate, asked of the shared limiter by each of its
+  // attempts ({{"tokens", prompt + max_tokens}}). It runs on the thread issuing the acquire;
+  // if it throws, that attempt asks for the shared limiter's defaults.
+  std::function<std::vector<Amount>(std::size_t index)> estimate;
 };
 
 namespace detail {
+
+// BatchOptions::estimate behind ptl_estimate_fn. The units it hands out live in a buffer of
+// the calling thread until that thread's next estimate: the library resolves them before
+// the acquire that asked returns, and one thread issues one acquire at a time.
+struct Estimator {
+  std::function<std::vector<Amount>(std::size_t)> fn;
+
+  static std::size_t call(void* user, std::size_t index, ptl_amount* out,
+                          std::size_t cap) noexcept {
+    thread_local std::vector<Amount> kept;
+    try {
+      kept = static_cast<Estimator*>(user)->fn(index);
+    } catch (...) {
+      return 0;
+    }
+    const std::size_t n = std::min(kept.size(), cap);
+    for (std::size_t i = 0; i < n; ++i) out[i] = {kept[i].unit.c_str(), kept[i].amount};
+    return n;
+  }
+};
 
 // ptl_batch_options built from BatchOptions; it points into itself, so it stays in place.
 class NativeOptions {
@@ -110,26 +155,90 @@ class NativeOptions {
     opts_.retry_wait_ns = clamp_ns(o.retry_wait);
     opts_.parent = o.parent.batch;
     opts_.parent_index = o.parent.index;
+    if (o.estimate) {
+      estimator_ = std::make_shared<Estimator>(Estimator{o.estimate});
+      opts_.estimate = &Estimator::call;
+      opts_.estimate_user = estimator_.get();
+    }
   }
   NativeOptions(const NativeOptions&) = delete;
   NativeOptions& operator=(const NativeOptions&) = delete;
 
   ptl_batch_options& get() noexcept { return opts_; }
+  // Must outlive the run: a completion-style Batch keeps it with its callbacks.
+  std::shared_ptr<Estimator> estimator() const { return estimator_; }
 
  private:
   ptl_batch_options opts_{};
   ptl_adaptive_config adaptive_{};
+  std::shared_ptr<Estimator> estimator_;
 };
+
+// ptl_batch_settle of item `index`'s latest shared permit.
+inline void settle_item(ptl_batch* batch, std::size_t index, Amounts actual) {
+  std::vector<ptl_amount> c;
+  c.reserve(actual.size());
+  for (const Amount& a : actual) c.push_back({a.unit.c_str(), a.amount});
+  check(ptl_batch_settle(batch, index, c.data(), c.size()));
+}
+
+// ptl_batch_observe_headers: any range of (name, value) pairs of string-likes.
+template <class Headers>
+int observe_item_headers(ptl_batch* batch, std::size_t index, const Headers& headers) {
+  std::vector<std::string> text;
+  for (const auto& [name, value] : headers) {
+    text.emplace_back(std::string_view(name));
+    text.emplace_back(std::string_view(value));
+  }
+  std::vector<const char*> names, values;
+  for (std::size_t i = 0; i < text.size(); i += 2) {
+    names.push_back(text[i].c_str());
+    values.push_back(text[i + 1].c_str());
+  }
+  const int rc = ptl_batch_observe_headers(batch, index, names.size(), names.data(), values.data());
+  check(rc);
+  return rc;
+}
 
 inline std::int64_t retry_after_ns(const std::optional<std::chrono::nanoseconds>& d) {
   return d ? clamp_ns(*d) : -1;
 }
 
-inline BatchReport report_of(ptl_batch* batch) {
+// How one attempt ended, as the library is told (ptl_batch_complete, or an item function's
+// return value and Retry-After).
+struct AttemptEnd {
+  int status = PTL_OK;
+  std::int64_t retry_after_ns = -1;  // -1: the upstream said nothing
+  std::exception_ptr error;          // what the attempt threw; null on success
+};
+
+// The one mapping from a failed attempt's exception to a status, for every executor (threads
+// and coroutines): ptl::RateLimitHit is PTL_ERATELIMITED with its Retry-After; another
+// std::exception is PTL_ERATELIMITED if `is_rate_limit(e)` says so (a throwing predicate
+// counts as no); anything else is kStatusExecFailed. Call it inside a catch handler.
+template <class IsRateLimit>
+AttemptEnd status_of_exception(const IsRateLimit& is_rate_limit) noexcept {
+  AttemptEnd end{kStatusExecFailed, -1, std::current_exception()};
+  try {
+    throw;
+  } catch (const RateLimitHit& e) {
+    end.status = PTL_ERATELIMITED;
+    if (e.retry_after()) end.retry_after_ns = clamp_ns(*e.retry_after());
+  } catch (const std::exception& e) {
+    try {
+      if (is_rate_limit(e)) end.status = PTL_ERATELIMITED;
+    } catch (...) {
+    }
+  } catch (...) {
+  }
+  return end;
+}
+
+inline BatchStats stats_of(ptl_batch* batch) {
   ptl_batch_report r{};
   r.struct_size = sizeof r;
   check(ptl_batch_report_get(batch, &r, nullptr, 0));
-  return BatchReport::from_c(r);
+  return BatchStats::from_c(r);
 }
 
 }  // namespace detail
@@ -151,7 +260,22 @@ class BatchView {
               std::optional<std::chrono::nanoseconds> retry_after = std::nullopt) const {
     detail::check(ptl_batch_signal(h_, index, detail::retry_after_ns(retry_after)));
   }
-  BatchReport report() const { return detail::report_of(h_); }
+  // The real usage of item `index`'s latest attempt, settled on its shared permit
+  // (ptl_batch_settle): while it runs or after it ended.
+  void settle(std::size_t index, Amounts actual) const { detail::settle_item(h_, index, actual); }
+  // The response headers of item `index`'s running attempt (ptl_batch_observe_headers):
+  // observed on the shared limiter; a Retry-After is that item's rate-limit signal.
+  template <class Headers>
+  int observe_headers(std::size_t index, const Headers& headers) const {
+    return detail::observe_item_headers(h_, index, headers);
+  }
+  int observe_headers(
+      std::size_t index,
+      std::initializer_list<std::pair<std::string_view, std::string_view>> headers) const {
+    return detail::observe_item_headers(h_, index, headers);
+  }
+  BatchStats stats() const { return detail::stats_of(h_); }
+  [[deprecated("use stats")]] BatchStats report() const { return stats(); }
   ptl_batch* native_handle() const noexcept { return h_; }
 
  private:
@@ -173,8 +297,8 @@ class Batch {
     detail::NativeOptions native(options);
     // The callbacks outlive this object when it goes first; the library's reference is
     // dropped by on_done, which is the last callback.
-    auto* holder = new std::shared_ptr<Callbacks>(
-        std::make_shared<Callbacks>(Callbacks{std::move(start), std::move(done)}));
+    auto* holder = new std::shared_ptr<Callbacks>(std::make_shared<Callbacks>(
+        Callbacks{std::move(start), std::move(done), native.estimator()}));
     const int rc =
         ptl_batch_start(&native.get(), n, &Batch::on_start, &Batch::on_done, holder, &h_);
     if (rc != PTL_OK) {
@@ -211,7 +335,8 @@ class Batch {
   }
   // Items not started settle with PTL_ECANCELED; running attempts go on, without retries.
   void cancel() const { detail::check(ptl_batch_cancel(h_)); }
-  BatchReport report() const { return detail::report_of(h_); }
+  BatchStats stats() const { return detail::stats_of(h_); }
+  [[deprecated("use stats")]] BatchStats report() const { return stats(); }
   // Each item's final status (PTL_EAGAIN while unsettled).
   std::vector<int> statuses() const {
     std::vector<int> out(n_);
@@ -225,6 +350,7 @@ class Batch {
   struct Callbacks {
     StartFn start;
     DoneFn done;
+    std::shared_ptr<detail::Estimator> estimator;  // called until the last item settles
   };
 
   static void on_start(void* user, ptl_batch* batch, std::size_t index,
@@ -250,121 +376,5 @@ class Batch {
   ptl_batch* h_ = nullptr;
   std::size_t n_ = 0;
 };
-
-namespace detail {
-
-// One item's work in a blocking batch; each method may throw.
-class BatchWork {
- public:
-  // One attempt of item `index` inside `batch` (its RunContext for nested batches).
-  virtual void attempt(ptl_batch* batch, std::size_t index) = 0;
-  // Whether a failure that is not a ptl::RateLimitHit is still a rate-limit signal.
-  virtual bool is_rate_limit_error(const std::exception& error) const = 0;
-  // Whether fallback() is to run after an item's last failed attempt.
-  virtual bool has_fallback() const { return false; }
-  // After the last failed attempt: produce the item's result, or throw.
-  virtual void fallback(std::size_t /*index*/, std::exception_ptr last) {
-    std::rethrow_exception(last);
-  }
-
- protected:
-  ~BatchWork() = default;
-};
-
-// The outcome of a blocking batch: each item's final status and, for failures, the exception.
-struct BatchOutcome {
-  int rc = PTL_OK;  // PTL_OK or PTL_EITEMS
-  std::vector<int> statuses;
-  std::vector<std::exception_ptr> errors;  // null for items that succeeded or never ran
-  BatchReport report;
-
-  // The failure of the lowest index that ran (cancelled items have none), or null.
-  std::exception_ptr first_error() const {
-    for (const std::exception_ptr& e : errors)
-      if (e) return e;
-    return nullptr;
-  }
-};
-
-// ptl_batch_run over a BatchWork: exceptions become statuses at the C boundary and are kept
-// per index. `live_concurrency`, when given, follows the batch's level as attempts start.
-class BlockingBatch {
- public:
-  BlockingBatch(BatchWork& work, std::size_t n, std::atomic<std::uint32_t>* live_concurrency)
-      : work_(work), errors_(n), live_(live_concurrency) {}
-
-  BatchOutcome run(ptl_batch_options& opts) {
-    if (work_.has_fallback()) {
-      opts.fallback = &BlockingBatch::on_fallback;
-      opts.fallback_user = this;
-    }
-    BatchOutcome out;
-    out.statuses.assign(errors_.size(), PTL_EAGAIN);
-    ptl_batch_report r{};
-    r.struct_size = sizeof r;
-    out.rc = ptl_batch_run(&opts, errors_.size(), &BlockingBatch::on_item, this,
-                           out.statuses.data(), &r);
-    if (out.rc != PTL_OK && out.rc != PTL_EITEMS) throw_last(out.rc);
-    out.report = BatchReport::from_c(r);
-    out.errors = std::move(errors_);  // null for successes (and rescues) and cancellations
-    return out;
-  }
-
- private:
-  static int on_item(void* user, ptl_batch* batch, std::size_t index, std::uint32_t /*attempt*/,
-                     std::int64_t* retry_after_ns) noexcept {
-    auto* self = static_cast<BlockingBatch*>(user);
-    if (self->live_ != nullptr) {
-      ptl_batch_report r{};
-      r.struct_size = sizeof r;
-      if (ptl_batch_report_get(batch, &r, nullptr, 0) == PTL_OK)
-        self->live_->store(r.concurrency, std::memory_order_relaxed);
-    }
-    // One attempt of an item runs at a time, so its slot has one writer.
-    std::exception_ptr& error = self->errors_[index];
-    try {
-      self->work_.attempt(batch, index);
-      error = nullptr;
-      return PTL_OK;
-    } catch (const RateLimitHit& e) {
-      error = std::current_exception();
-      if (e.retry_after()) *retry_after_ns = clamp_ns(*e.retry_after());
-      return PTL_ERATELIMITED;
-    } catch (const std::exception& e) {
-      error = std::current_exception();
-      return self->classify(e);
-    } catch (...) {
-      error = std::current_exception();
-      return kStatusExecFailed;
-    }
-  }
-
-  int classify(const std::exception& e) const noexcept {
-    try {
-      return work_.is_rate_limit_error(e) ? PTL_ERATELIMITED : kStatusExecFailed;
-    } catch (...) {
-      return kStatusExecFailed;
-    }
-  }
-
-  static int on_fallback(void* user, std::size_t index, int last_status) noexcept {
-    auto* self = static_cast<BlockingBatch*>(user);
-    std::exception_ptr& error = self->errors_[index];
-    try {
-      self->work_.fallback(index, error);
-      error = nullptr;
-      return PTL_OK;
-    } catch (...) {
-      error = std::current_exception();
-      return last_status;
-    }
-  }
-
-  BatchWork& work_;
-  std::vector<std::exception_ptr> errors_;
-  std::atomic<std::uint32_t>* live_;
-};
-
-}  // namespace detail
 
 }  // namespace ptl

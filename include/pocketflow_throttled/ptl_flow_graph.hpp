@@ -79,7 +79,7 @@ Wired wire(std::shared_ptr<T> node) {
                 "ptl: flows copy each node they visit (PocketFlow's copy.copy), so a node type "
                 "must be copy-constructible. Keep non-copyable state behind a shared_ptr.");
   if (!node) throw Error(PTL_EINVAL, "wiring a null node");
-  const BaseNode& dynamic = *node;
+  const T& dynamic = *node;  // T is polymorphic: typeid gives the dynamic type
   if (typeid(dynamic) != typeid(T))
     throw Error(PTL_EINVAL, std::string("a node of dynamic type ") + typeid(dynamic).name() +
                                 " is wired as " + typeid(T).name() +

@@ -19,6 +19,7 @@
 #include <string>
 #include <thread>
 #include <type_traits>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -72,7 +73,7 @@ class Node : public BaseNode {
   virtual Exec exec(const Prep& /*prep_res*/) { return detail::value_or_throw<Exec>("Node::exec"); }
   // Called after the last failed attempt; its result stands for exec's. Default: rethrow.
   virtual Exec exec_fallback(const Prep& /*prep_res*/, std::exception_ptr error) {
-    std::rethrow_exception(error);
+    std::rethrow_exception(std::move(error));
   }
   virtual std::string post(Shared& /*shared*/, Prep& /*prep_res*/, Exec& /*exec_res*/) {
     return "default";
@@ -107,7 +108,7 @@ class BatchNode : public BaseNode {
   virtual std::vector<Item> prep(Shared& /*shared*/) { return {}; }
   virtual Result exec(const Item& item) = 0;
   virtual Result exec_fallback(const Item& /*item*/, std::exception_ptr error) {
-    std::rethrow_exception(error);
+    std::rethrow_exception(std::move(error));
   }
   virtual std::string post(Shared& /*shared*/, std::vector<Item>& /*items*/,
                            std::vector<Result>& /*results*/) {

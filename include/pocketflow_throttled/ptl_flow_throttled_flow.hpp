@@ -1,6 +1,7 @@
 // ptl_flow_throttled_flow.hpp - the original's ThrottledAsyncParallelBatchFlow (here
-// ThrottledParallelBatchFlow) and AdaptiveThrottledBatchFlow over ptl_batch_run. Included
-// by ptl_flow.hpp.
+// ThrottledParallelBatchFlow: its instances run on threads; the coroutine form is
+// AsyncThrottledParallelBatchFlow in ptl_flow_asio.hpp) and AdaptiveThrottledBatchFlow over
+// ptl_batch_run. Included by ptl_flow.hpp.
 //
 //   class PerUser : public ptl::ThrottledParallelBatchFlow {
 //    public:
@@ -19,12 +20,11 @@
 // others: post() receives every instance's outcome, in order.
 #pragma once
 
-#include <pocketflow_throttled/ptl_flow_batch.hpp>
+#include <pocketflow_throttled/ptl_flow_blocking.hpp>
 #include <pocketflow_throttled/ptl_flow_nodes.hpp>
-#include <pocketflow_throttled/ptl_flow_throttled.hpp>
+#include <pocketflow_throttled/ptl_flow_rules.hpp>
 
 #include <algorithm>
-#include <atomic>
 #include <cstdint>
 #include <exception>
 #include <memory>
@@ -33,57 +33,12 @@
 
 namespace ptl {
 
-// How one flow instance ended: its last action, or what it threw.
-struct FlowOutcome {
-  std::string action;
-  std::exception_ptr error;
-  bool ok() const noexcept { return error == nullptr; }
-};
-
-// A throttled flow's statistics; completed and failed count the latest run, as the original.
-struct FlowStats {
-  std::uint32_t max_concurrent_flows = 0;
-  std::uint64_t max_flows_per_minute = 0;
-  std::uint64_t completed_flows = 0, failed_flows = 0;
-  BatchReport last_run;
-};
-
-// A parallel batch flow under its own limit: at most max_concurrent_flows instances at once,
-// and at most max_flows_per_minute started per window_seconds.
-class ThrottledParallelBatchFlow : public FlowBase {
+// A parallel batch flow under its own limit (the settings and statistics are
+// ThrottledFlowSettings'): each instance runs the graph on a library worker thread.
+class ThrottledParallelBatchFlow : public detail::ThrottledFlowOf<FlowBase> {
  public:
-  std::uint32_t max_concurrent_flows = 5;
-  std::uint64_t max_flows_per_minute = 0;  // 0 = no throughput limit
-  double window_seconds = 60.0;            // what max_flows_per_minute counts over
-
-  ThrottledParallelBatchFlow() = default;
-  template <std::derived_from<BaseNode> T>
-  explicit ThrottledParallelBatchFlow(std::shared_ptr<T> start_node)
-      : FlowBase(std::move(start_node)) {}
-  // Limits from a flow preset: ptl::presets::get("flow_moderate").
-  template <std::derived_from<BaseNode> T>
-  ThrottledParallelBatchFlow(std::shared_ptr<T> start_node, const Preset& preset)
-      : FlowBase(std::move(start_node)) {
-    ThrottledParallelBatchFlow::apply(preset);
-  }
-
-  virtual void apply(const Preset& preset) {
-    detail::expect_kind(preset,
-                        preset.kind == PresetKind::flow || preset.kind == PresetKind::adaptive_flow,
-                        "flow instances");
-    apply(preset.config);
-  }
-  void apply(const LimiterConfig& limits) {
-    max_concurrent_flows = limits.max_concurrent;
-    max_flows_per_minute = limits.max_per_window;
-    window_seconds = limits.window_seconds;
-  }
-
-  FlowStats stats() const {
-    const detail::ExecutorState::Totals t = state_->totals();
-    return {max_concurrent_flows, max_flows_per_minute, t.last_run.succeeded,
-            t.last_run.failed + t.last_run.canceled, t.last_run};
-  }
+  // (), (start_node) and (start_node, flow preset).
+  using ThrottledFlowOf::ThrottledFlowOf;
 
  protected:
   // One param set per instance.
@@ -96,32 +51,17 @@ class ThrottledParallelBatchFlow : public FlowBase {
   // Whether an instance's exception other than ptl::RateLimitHit means "429". Default: no.
   virtual bool is_rate_limit_error(const std::exception& /*error*/) const { return false; }
 
-  virtual BatchOptions batch_options() const {
-    BatchOptions o;
-    o.failure_policy = FailurePolicy::collect;
-    o.limits = {.max_concurrent = max_concurrent_flows,
-                .max_per_window = max_flows_per_minute,
-                .window_seconds = window_seconds};
-    return o;
-  }
-  detail::ExecutorState& state() const noexcept { return *state_; }
-
   std::string run_once(Shared& shared) override {
     std::vector<Params> sets = prep(shared);
     std::vector<FlowOutcome> outcomes(sets.size());
     Instances work(*this, shared, sets, outcomes);
     const BatchOptions o = batch_options();
     detail::NativeOptions native(o);
-    detail::BlockingBatch batch(work, sets.size(), o.adaptive ? &state_->live : nullptr);
-    detail::BatchOutcome out = batch.run(native.get());
-    state_->record(out.report, o.adaptive.has_value());
-    for (std::size_t i = 0; i < outcomes.size(); ++i) {
-      if (out.statuses[i] == PTL_OK) continue;
-      outcomes[i].error =
-          out.errors[i]
-              ? out.errors[i]
-              : std::make_exception_ptr(Error(out.statuses[i], "the flow instance did not run"));
-    }
+    detail::BlockingBatch batch(work, sets.size(), o.adaptive ? &state().live : nullptr);
+    const detail::BatchOutcome out = batch.run(native.get());
+    for (std::size_t i = 0; i < outcomes.size(); ++i)
+      if (out.statuses[i] != PTL_OK) outcomes[i].error = out.errors[i];
+    finish_run(out.stats, o.adaptive.has_value(), out.statuses, outcomes);
     return post(shared, sets, outcomes);
   }
 
@@ -147,32 +87,23 @@ class ThrottledParallelBatchFlow : public FlowBase {
     const std::vector<Params>& sets_;
     std::vector<FlowOutcome>& outcomes_;
   };
-
-  std::shared_ptr<detail::ExecutorState> state_ = std::make_shared<detail::ExecutorState>();
 };
 
-// The original's name for it.
-using ThrottledAsyncParallelBatchFlow = ThrottledParallelBatchFlow;
-
-// The adaptive flow's statistics.
-struct AdaptiveFlowStats : FlowStats {
-  std::uint32_t current_concurrent_flows = 0;
-  std::uint64_t total_rate_limits = 0;  // over every run
-  std::uint64_t total_backoffs = 0, total_recoveries = 0;
-};
+// The original library's name. Its instances run on threads here, although the name says
+// "Async": the coroutine form is AsyncThrottledParallelBatchFlow.
+using ThrottledAsyncParallelBatchFlow
+    [[deprecated("use ThrottledParallelBatchFlow (threads) or AsyncThrottledParallelBatchFlow "
+                 "(coroutines, ptl_flow_asio.hpp)")]] = ThrottledParallelBatchFlow;
 
 // A throttled parallel batch flow whose instance concurrency adapts: an instance failing
 // with ptl::RateLimitHit, or a rate-limit signal propagated by an adaptive node inside an
 // instance, shrinks it by backoff_factor; recovery_threshold consecutive successful instances
 // grow it by recovery_factor; always within [min_concurrent_flows, max_concurrent_flows]. A
 // run starts where the previous one ended.
-class AdaptiveThrottledBatchFlow : public ThrottledParallelBatchFlow {
+class AdaptiveThrottledBatchFlow : public ThrottledParallelBatchFlow, public AdaptiveTuning {
  public:
   std::uint32_t initial_concurrent_flows = 5;
   std::uint32_t min_concurrent_flows = 1;
-  double backoff_factor = 0.5;
-  std::uint32_t recovery_threshold = 10;
-  double recovery_factor = 1.2;
 
   // max_concurrent_flows (inherited) is the ceiling here, 20 by default as in the original.
   AdaptiveThrottledBatchFlow() { max_concurrent_flows = 20; }
@@ -188,13 +119,11 @@ class AdaptiveThrottledBatchFlow : public ThrottledParallelBatchFlow {
     AdaptiveThrottledBatchFlow::apply(preset);
   }
 
-  using ThrottledParallelBatchFlow::apply;
+  using ThrottledFlowSettings::apply;
   void apply(const Preset& preset) override {
-    detail::expect_kind(preset,
-                        preset.kind == PresetKind::flow || preset.kind == PresetKind::adaptive_flow,
-                        "flow instances");
+    detail::expect_kind(preset, detail::configures_flows(preset), "flow instances");
     const std::uint32_t ceiling = max_concurrent_flows;
-    ThrottledParallelBatchFlow::apply(preset.config);
+    ThrottledFlowSettings::apply(preset.config);
     initial_concurrent_flows = preset.config.max_concurrent;
     max_concurrent_flows = std::max(ceiling, initial_concurrent_flows);
     if (preset.kind == PresetKind::adaptive_flow) {
@@ -208,17 +137,12 @@ class AdaptiveThrottledBatchFlow : public ThrottledParallelBatchFlow {
 
   // The level now: during a run as of its latest instance start, else where the last run
   // ended (or initial_concurrent_flows before any run).
-  std::uint32_t current_concurrent_flows() const {
-    const std::uint32_t live = state().live.load(std::memory_order_relaxed);
-    return live != 0 ? live
-                     : state().start_level(initial_concurrent_flows, min_concurrent_flows,
-                                           max_concurrent_flows);
-  }
+  std::uint32_t current_concurrent_flows() const { return state().level(own_controller()); }
 
   AdaptiveFlowStats stats() const {
     AdaptiveFlowStats s;
-    static_cast<FlowStats&>(s) = ThrottledParallelBatchFlow::stats();
-    const detail::ExecutorState::Totals t = state().totals();
+    static_cast<FlowStats&>(s) = ThrottledFlowSettings::stats();
+    const detail::ExecutorState::Totals t = state().stats();
     s.current_concurrent_flows = current_concurrent_flows();
     s.total_rate_limits = t.rate_limited;
     s.total_backoffs = t.backoffs;
@@ -232,16 +156,13 @@ class AdaptiveThrottledBatchFlow : public ThrottledParallelBatchFlow {
  protected:
   BatchOptions batch_options() const override {
     BatchOptions o = ThrottledParallelBatchFlow::batch_options();
-    o.adaptive =
-        AdaptiveConfig{.initial_concurrent = state().start_level(
-                           initial_concurrent_flows, min_concurrent_flows, max_concurrent_flows),
-                       .min_concurrent = min_concurrent_flows,
-                       .max_concurrent = max_concurrent_flows,
-                       .recovery_threshold = recovery_threshold,
-                       .backoff_factor = backoff_factor,
-                       .recovery_factor = recovery_factor};
-    o.limits.max_concurrent = o.adaptive->initial_concurrent;
+    o.adaptive = state().resume(own_controller());
     return o;
+  }
+
+ private:
+  AdaptiveConfig own_controller() const {
+    return controller(initial_concurrent_flows, min_concurrent_flows, max_concurrent_flows);
   }
 };
 

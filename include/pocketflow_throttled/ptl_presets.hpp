@@ -3,12 +3,20 @@
 //   ptl::registry().register_limiter("openai", ptl::Presets::openai_tier1());
 //   ptl::Preset p = ptl::presets::get("anthropic_build_tier2");   // throws on unknown names
 //   for (const ptl::Preset& p : ptl::presets::list()) std::puts(p.name.data());
-#pragma once
-
+//   // Provider policies (0.2): several limits each, registered as policies.
+//   ptl::registry().register_limiter("openai", ptl::preset_policy("openai_tier1_gpt_4o"));
+//   for (const ptl::PresetPolicy& p : ptl::preset_policies()) std::puts(p.name.data());
+// No #pragma once: included first, this file includes ptl.hpp, which includes it again at
+// the point where its definitions belong; the guard below keeps the one copy.
 #include <pocketflow_throttled/ptl.hpp>
 
+#ifndef POCKETFLOW_THROTTLED_PTL_PRESETS_HPP
+#define POCKETFLOW_THROTTLED_PTL_PRESETS_HPP
+
+#include <chrono>
 #include <cstdint>
 #include <exception>
+#include <span>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -45,6 +53,35 @@ struct Preset {
   }
 };
 
+namespace detail {
+
+// What a C listing function (ptl_preset_list, ptl_preset_policy_list) passes to its
+// callback, each item converted by Out::from_c. Nothing may unwind through the C library,
+// so an exception is kept and rethrown once the listing has returned.
+template <typename Out, typename CItem>
+std::vector<Out> collect(int (*list)(int (*)(void*, const CItem*), void*)) {
+  struct State {
+    std::vector<Out> out;
+    std::exception_ptr error;
+  } state;
+  check(list(
+      [](void* user, const CItem* item) -> int {
+        auto* st = static_cast<State*>(user);
+        try {
+          st->out.push_back(Out::from_c(*item));
+          return 0;
+        } catch (...) {
+          st->error = std::current_exception();
+          return 1;
+        }
+      },
+      &state));
+  if (state.error) std::rethrow_exception(state.error);
+  return std::move(state.out);
+}
+
+}  // namespace detail
+
 namespace presets {
 
 // The preset called `name` (ASCII case-insensitive); Error(PTL_ENOTFOUND) if none.
@@ -57,24 +94,7 @@ inline Preset get(std::string_view name) {
 
 // Every preset, in table order.
 inline std::vector<Preset> list() {
-  struct State {
-    std::vector<Preset> out;
-    std::exception_ptr error;
-  } state;
-  detail::check(ptl_preset_list(
-      [](void* user, const ptl_preset* p) -> int {
-        auto* s = static_cast<State*>(user);
-        try {
-          s->out.push_back(Preset::from_c(*p));
-          return 0;
-        } catch (...) {  // nothing may unwind through the C library
-          s->error = std::current_exception();
-          return 1;
-        }
-      },
-      &state));
-  if (state.error) std::rethrow_exception(state.error);
-  return std::move(state.out);
+  return detail::collect<Preset, ptl_preset>(&ptl_preset_list);
 }
 
 }  // namespace presets
@@ -120,9 +140,10 @@ struct Presets {
 // The same for the original's FlowPresets: config.max_concurrent is max_concurrent_flows.
 // The adaptive ones return the whole Preset, since their bounds are in Preset::adaptive.
 struct FlowPresets {
-#define PTL_FLOW_PRESET_(n, T, member)      \
-  static T n() {                            \
-    return presets::get("flow_" #n) member; \
+// `member` is a member access (.config) or nothing, so it cannot be parenthesized.
+#define PTL_FLOW_PRESET_(n, T, member)                                               \
+  static T n() {                                                                     \
+    return presets::get("flow_" #n) member; /* NOLINT(bugprone-macro-parentheses) */ \
   }
   PTL_FLOW_PRESET_(conservative, LimiterConfig, .config)
   PTL_FLOW_PRESET_(moderate, LimiterConfig, .config)
@@ -139,4 +160,42 @@ struct FlowPresets {
 #undef PTL_FLOW_PRESET_
 };
 
+// One provider policy of the table (ptl_preset_policy_get): the limits a provider publishes
+// for an account tier and model. THE NUMBERS CHANGE: check your account's limits page, and
+// feed responses to Limiter::observe_headers. It converts to the policy it holds, so it can
+// be given to register_limiter, get_or_create, Limiter::create and set_policy as it is.
+struct PresetPolicy {
+  std::string_view name;  // "openai_tier1_gpt_4o"; static, like every string here
+  std::string_view description;
+  std::string_view source_date;  // YYYY-MM-DD: when the provider's table was read
+  std::string_view source;       // URLs, space-separated
+  Policy policy;
+
+  operator std::span<const Limit>() const noexcept { return policy; }  // NOLINT
+  // The C++ view of a C provider policy.
+  static PresetPolicy from_c(const ptl_preset_policy& p) {
+    PresetPolicy out{p.name, p.description, p.source_date, p.source, {}};
+    for (std::uint32_t i = 0; i < p.n_limits; ++i) {
+      const ptl_limit& l = p.limits[i];
+      out.policy.push_back({l.unit, l.max, std::chrono::nanoseconds(l.window_ns)});
+    }
+    return out;
+  }
+};
+
+// The provider policy called `name` (ASCII case-insensitive); Error(PTL_ENOTFOUND) if none.
+inline PresetPolicy preset_policy(std::string_view name) {
+  ptl_preset_policy p{};
+  p.struct_size = sizeof p;
+  detail::check(ptl_preset_policy_get(detail::c_name(name).c_str(), &p));
+  return PresetPolicy::from_c(p);
+}
+
+// Every provider policy, in table order.
+inline std::vector<PresetPolicy> preset_policies() {
+  return detail::collect<PresetPolicy, ptl_preset_policy>(&ptl_preset_policy_list);
+}
+
 }  // namespace ptl
+
+#endif  // POCKETFLOW_THROTTLED_PTL_PRESETS_HPP

@@ -41,11 +41,11 @@ size_t utf8_sequence_length(const unsigned char* s, size_t left) {
 
 }  // namespace
 
-Nanos LimiterConfig::window_ns() const {
+Nanos BasicConfig::window_ns() const {
   return static_cast<Nanos>(std::llround(window_seconds * 1e9));
 }
 
-void LimiterConfig::validate() const {
+void BasicConfig::validate() const {
   if (max_concurrent == 0) fail(Status::kInvalid, "max_concurrent must be at least 1");
   if (!std::isfinite(window_seconds) || window_seconds <= 0) {
     fail(Status::kInvalid, "window_seconds must be finite and > 0");
@@ -56,7 +56,7 @@ void LimiterConfig::validate() const {
   if (window_ns() < 1) fail(Status::kInvalid, "window_seconds must be at least 1 ns");
 }
 
-bool operator==(const LimiterConfig& a, const LimiterConfig& b) {
+bool operator==(const BasicConfig& a, const BasicConfig& b) {
   return a.max_concurrent == b.max_concurrent && a.max_per_window == b.max_per_window &&
          a.window_seconds == b.window_seconds && a.max_cost_per_window == b.max_cost_per_window;
 }

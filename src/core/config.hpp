@@ -8,7 +8,7 @@
 
 namespace ptl::core {
 
-struct LimiterConfig {
+struct BasicConfig {
   uint32_t max_concurrent = 5;
   uint64_t max_per_window = 0;  // 0 = no throughput limit
   double window_seconds = 60.0;
@@ -17,14 +17,14 @@ struct LimiterConfig {
   bool has_window() const { return max_per_window != 0 || max_cost_per_window != 0; }
   Nanos window_ns() const;
 
-  // Throws Error(kInvalid) naming the first bad field.
+  // Throws StatusError(kInvalid) naming the first bad field.
   void validate() const;
 };
 
-bool operator==(const LimiterConfig& a, const LimiterConfig& b);
+bool operator==(const BasicConfig& a, const BasicConfig& b);
 
 // Names are 1..255 bytes of valid UTF-8 (no overlong forms, surrogates or code points
-// above U+10FFFF). Throws Error(kInvalid) saying what is wrong.
+// above U+10FFFF). Throws StatusError(kInvalid) saying what is wrong.
 void validate_name(const char* name);
 
 }  // namespace ptl::core

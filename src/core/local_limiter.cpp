@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 
+#include "core/thread_annotations.hpp"
 #include "log/log.hpp"
 
 namespace ptl::core {
@@ -21,20 +22,11 @@ uint64_t with_mode(uint64_t s, bool slow) {
 
 }  // namespace
 
-void Limiter::check_cost(const LimiterConfig& config, uint64_t cost) {
-  if (config.max_cost_per_window != 0 && cost > config.max_cost_per_window) {
-    fail(Status::kInvalid, "cost " + std::to_string(cost) + " exceeds max_cost_per_window " +
-                               std::to_string(config.max_cost_per_window));
-  }
-}
-
-LocalLimiter::LocalLimiter(const LimiterConfig& config)
-    : max_concurrent_(config.max_concurrent), config_(config), window_ns_(config.window_ns()) {
-  if (config.has_window()) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    slow().window = std::make_unique<SlidingWindow>();
-    enter_slow_locked();
-  }
+LocalLimiter::LocalLimiter(const PolicySpec& policy, const Clock& clock)
+    : max_concurrent_(0), clock_(&clock) {
+  MutexLock lock(mutex_);
+  apply_policy_locked(policy);
+  if (always_slow_) enter_slow_locked();
 }
 
 LocalLimiter::~LocalLimiter() = default;
@@ -43,7 +35,7 @@ void LocalLimiter::close() {
   // Nobody else can reach the limiter now, so no thread waits synchronously on it;
   // asynchronous waiters are told it is gone.
   Completions done;
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   if (!slow_) return;  // never waited on: nothing to tell
   SlowState& ss = *slow_;
   ss.closed = true;
@@ -58,7 +50,7 @@ void LocalLimiter::close() {
 
 // ---- fast mode ------------------------------------------------------------------------
 
-LocalLimiter::FastResult LocalLimiter::try_fast(Permit* out) {
+LocalLimiter::FastResult LocalLimiter::try_fast(PermitId* out) {
   uint64_t s = state_.load(std::memory_order_acquire);
   for (;;) {
     if (s & kSlow) return FastResult::kSlowMode;
@@ -79,12 +71,14 @@ LocalLimiter::FastResult LocalLimiter::try_fast(Permit* out) {
   return FastResult::kGranted;
 }
 
-Status LocalLimiter::acquire(uint64_t cost, Nanos timeout_ns, Permit* out) {
-  if (try_fast(out) == FastResult::kGranted) return Status::kOk;
+Status LocalLimiter::acquire(const Demand& demand, Nanos timeout_ns, PermitId* out) {
+  if (demand.n == 0 && try_fast(out) == FastResult::kGranted) return Status::kOk;
   Completions done;
-  std::unique_lock<std::mutex> lock(mutex_);
+  UniqueLock lock(mutex_);
+  const Charges charges =
+      resolve_charges(*policy_, demand.amounts, demand.n, demand.lenient_tokens);
   Nanos now, retry_at;
-  const Status st = start_acquire_locked(cost, out, &now, &retry_at);
+  const Status st = start_acquire_locked(charges, out, &now, &retry_at);
   if (st != Status::kAgain) {
     leave_slow_if_idle_locked(now);
     return st;
@@ -96,7 +90,7 @@ Status LocalLimiter::acquire(uint64_t cost, Nanos timeout_ns, Permit* out) {
   }
   std::condition_variable cv;
   Waiter w;
-  w.cost = cost;
+  w.charges = charges;
   w.cv = &cv;
   w.enqueued_at = now;
   w.deadline = deadline_after(now, timeout_ns);
@@ -107,17 +101,21 @@ Status LocalLimiter::acquire(uint64_t cost, Nanos timeout_ns, Permit* out) {
   return waited;
 }
 
-Status LocalLimiter::try_acquire(uint64_t cost, Permit* out, Nanos* retry_after_ns) {
-  const FastResult fast = try_fast(out);
-  if (fast == FastResult::kGranted) return Status::kOk;
-  if (fast == FastResult::kFull) {
-    rejected_.fetch_add(1, std::memory_order_relaxed);
-    if (retry_after_ns != nullptr) *retry_after_ns = -1;
-    return Status::kAgain;
+Status LocalLimiter::try_acquire(const Demand& demand, PermitId* out, Nanos* retry_after_ns) {
+  if (demand.n == 0) {
+    const FastResult fast = try_fast(out);
+    if (fast == FastResult::kGranted) return Status::kOk;
+    if (fast == FastResult::kFull) {
+      rejected_.fetch_add(1, std::memory_order_relaxed);
+      if (retry_after_ns != nullptr) *retry_after_ns = -1;
+      return Status::kAgain;
+    }
   }
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
+  const Charges charges =
+      resolve_charges(*policy_, demand.amounts, demand.n, demand.lenient_tokens);
   Nanos now, retry_at;
-  const Status st = start_acquire_locked(cost, out, &now, &retry_at);
+  const Status st = start_acquire_locked(charges, out, &now, &retry_at);
   if (st == Status::kAgain) {
     rejected_.fetch_add(1, std::memory_order_relaxed);
     if (retry_after_ns != nullptr) *retry_after_ns = retry_at == kNever ? -1 : retry_at - now;
@@ -126,7 +124,7 @@ Status LocalLimiter::try_acquire(uint64_t cost, Permit* out, Nanos* retry_after_
   return st;
 }
 
-void LocalLimiter::release(Permit permit, std::optional<uint64_t> actual_cost) {
+void LocalLimiter::release(PermitId permit, std::optional<uint64_t> actual_cost) {
   uint64_t s = state_.load(std::memory_order_acquire);
   if (s & kSlow) return release_slow(permit, actual_cost);
   // Fast mode has no window, so there is no cost to correct.
@@ -135,7 +133,7 @@ void LocalLimiter::release(Permit permit, std::optional<uint64_t> actual_cost) {
   if (state_.fetch_sub(1, std::memory_order_acq_rel) & kSlow) wake_after_release();
 }
 
-void LocalLimiter::throw_bad_permit(Permit permit) {
+void LocalLimiter::throw_bad_permit(PermitId permit) {
   log::logger().warn("release of permit {} that is not held (double release?)", permit);
   fail(Status::kInvalid, "permit " + std::to_string(permit) +
                              " is not held on this limiter (already released, or another "
@@ -144,17 +142,38 @@ void LocalLimiter::throw_bad_permit(Permit permit) {
 
 // ---- slow mode ------------------------------------------------------------------------
 
-void LocalLimiter::release_slow(Permit permit, std::optional<uint64_t> actual_cost) {
+void LocalLimiter::release_slow(PermitId permit, std::optional<uint64_t> actual_cost) {
   Completions done;
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   enter_slow_locked();  // a reconfigure may have left slow mode since the caller looked
-  PermitTable::Slot* slot = permits_.find(permit);
-  const uint64_t entry = slot ? slot->cost_entry.load(std::memory_order_relaxed) : 0;
-  if (slot == nullptr || !permits_.retire(permit)) {
-    leave_slow_if_idle_locked(monotonic_now());
+  const uint32_t slot = static_cast<uint32_t>(permit & PermitTable::kSlotMask);
+  if (permits_.find(permit) == nullptr || !permits_.retire(permit)) {
+    leave_slow_if_idle_locked(clock_->now());
     throw_bad_permit(permit);
   }
-  if (actual_cost && entry != 0 && slow().window) slow().window->correct(entry, *actual_cost);
+  SlowState& ss = slow();
+  if (GrantRecord* r = ss.grants.held(permit, slot)) {
+    // 0.1's release_cost: settles tokens unless they were settled already.
+    if (actual_cost && policy_->has_unit(kTokens) && !r->settled_unit(*policy_, kTokens)) {
+      settle_unit_locked(*r, kTokens, *actual_cost, true);
+    }
+    bool unsettled_window = false;
+    for (size_t i = 0; i < policy_->limits.size(); ++i) {
+      const LimitSpec& l = policy_->limits[i];
+      if (l.held()) {
+        if (static_cast<int>(i) == requests_held_) {
+          ss.requests_adjust -= static_cast<int64_t>(r->charges.amount[i]) - 1;
+        } else {
+          ss.limits[i].held -= std::min(ss.limits[i].held, r->charges.amount[i]);
+        }
+      } else if (!(r->settled >> i & 1u) && l.unit != kRequests) {
+        // Kept for a settle after the release; requests are counted, not estimated, so a
+        // grant of requests alone is not worth remembering.
+        unsettled_window = true;
+      }
+    }
+    ss.grants.close(permit, slot, unsettled_window);
+  }
   --slow_in_flight_delta_;
   after_release_locked(done);
 }
@@ -165,7 +184,7 @@ void LocalLimiter::give_back_reservation() {
 
 void LocalLimiter::wake_after_release() {
   Completions done;
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   after_release_locked(done);
 }
 
@@ -173,12 +192,19 @@ void LocalLimiter::after_release_locked(Completions& done) {
   // A windowed limiter with nobody waiting has nothing to hand over and stays slow:
   // skip the clock read, the most expensive step of a release.
   const SlowState& ss = slow();
-  if (ss.waiters.empty() && config_.has_window()) return;
-  dispatch_locked(monotonic_now(), done);
+  if (ss.waiters.empty() && always_slow_) return;
+  dispatch_locked(clock_->now(), done);
 }
 
 LocalLimiter::SlowState& LocalLimiter::slow() {
-  if (!slow_) slow_ = std::make_unique<SlowState>();
+  if (!slow_) {
+    auto ss = std::make_unique<SlowState>();
+    ss->limits.resize(policy_->limits.size());
+    for (size_t i = 0; i < policy_->limits.size(); ++i) {
+      if (!policy_->limits[i].held()) ss->limits[i].log = std::make_unique<SlidingWindow>();
+    }
+    slow_ = std::move(ss);
+  }
   return *slow_;
 }
 
@@ -192,7 +218,13 @@ void LocalLimiter::enter_slow_locked() {
 
 void LocalLimiter::leave_slow_if_idle_locked(Nanos now) {
   SlowState& ss = slow();
-  if (!ss.waiters.empty() || config_.has_window() || ss.penalty_until > now) return;
+  if (!ss.waiters.empty() || always_slow_ || ss.penalty_until > now || ss.requests_adjust != 0) {
+    return;
+  }
+  for (UnitCaps& uc : ss.caps) {
+    uc.caps.evict(now);
+    if (!uc.caps.empty()) return;
+  }
   // Folds the lock holders' count back into the word that fast mode counts in.
   uint64_t s = state_.load(std::memory_order_acquire);
   while ((s & kSlow) && !state_.compare_exchange_weak(
@@ -207,53 +239,95 @@ uint32_t LocalLimiter::in_flight() const {
   return static_cast<uint32_t>(counted + slow_in_flight_delta_);
 }
 
-bool LocalLimiter::reserve_locked(uint64_t cost, Nanos now, Nanos* retry_at) {
+uint64_t LocalLimiter::held_locked(size_t limit) const {
+  if (static_cast<int>(limit) != requests_held_) return slow_->limits[limit].held;
+  const int64_t held = static_cast<int64_t>(in_flight()) + slow_->requests_adjust;
+  return held < 0 ? 0 : static_cast<uint64_t>(held);
+}
+
+bool LocalLimiter::reserve_locked(const Charges& c, Nanos now, Nanos* retry_at) {
   SlowState& ss = slow();
   Nanos fit = std::max(now, ss.penalty_until);
-  if (config_.has_window()) {
-    const Nanos window = window_ns_;
-    ss.window->evict(now, window);
-    fit = std::max(fit, ss.window->earliest_fit(now, window, config_.max_per_window,
-                                                config_.max_cost_per_window, cost));
+  const size_t n = policy_->limits.size();
+  for (size_t i = 0; i < n; ++i) {
+    const LimitSpec& l = policy_->limits[i];
+    if (l.held()) continue;
+    SlidingWindow& log = *ss.limits[i].log;
+    log.evict(now, l.window_ns);
+    fit = std::max(fit, log.earliest_fit(now, l.window_ns, l.max, c.amount[i]));
+  }
+  for (UnitCaps& uc : ss.caps) {
+    uc.caps.evict(now);
+    fit = std::max(fit, uc.caps.earliest_fit(now, c.amount[uc.limit]));
   }
   if (fit > now) {
     *retry_at = fit;
     return false;
   }
   *retry_at = kNever;
-  if (in_flight() >= config_.max_concurrent) return false;
+  for (size_t i = 0; i < n; ++i) {
+    const LimitSpec& l = policy_->limits[i];
+    if (l.held() && c.amount[i] > l.max - std::min(l.max, held_locked(i))) return false;
+  }
+  // A permit always counts in in_flight; concurrency beyond 2^32 cannot be counted.
+  if (requests_held_ < 0 && in_flight() == UINT32_MAX) return false;
   ++slow_in_flight_delta_;
+  for (size_t i = 0; i < n; ++i) {
+    if (!policy_->limits[i].held()) continue;
+    if (static_cast<int>(i) == requests_held_) {
+      ss.requests_adjust += static_cast<int64_t>(c.amount[i]) - 1;
+    } else {
+      ss.limits[i].held += c.amount[i];
+    }
+  }
   return true;
 }
 
-Status LocalLimiter::start_acquire_locked(uint64_t cost, Permit* out, Nanos* now, Nanos* retry_at) {
-  check_cost(config_, cost);
+void LocalLimiter::unreserve_locked(const Charges& c) {
+  SlowState& ss = slow();
+  --slow_in_flight_delta_;
+  for (size_t i = 0; i < policy_->limits.size(); ++i) {
+    if (!policy_->limits[i].held()) continue;
+    if (static_cast<int>(i) == requests_held_) {
+      ss.requests_adjust -= static_cast<int64_t>(c.amount[i]) - 1;
+    } else {
+      ss.limits[i].held -= c.amount[i];
+    }
+  }
+}
+
+Status LocalLimiter::start_acquire_locked(const Charges& c, PermitId* out, Nanos* now,
+                                          Nanos* retry_at) {
   enter_slow_locked();
-  *now = monotonic_now();
+  *now = clock_->now();
   if (!slow().waiters.empty()) {
     *retry_at = kNever;  // behind the queue: no time can be told
     return Status::kAgain;
   }
-  if (!reserve_locked(cost, *now, retry_at)) return Status::kAgain;
-  return grant_locked(cost, *now, out);
+  if (!reserve_locked(c, *now, retry_at)) return Status::kAgain;
+  return grant_locked(c, *now, out);
 }
 
-Status LocalLimiter::grant_locked(uint64_t cost, Nanos now, Permit* out) {
-  Permit permit;
+Status LocalLimiter::grant_locked(const Charges& c, Nanos now, PermitId* out) {
+  SlowState& ss = slow();
+  PermitId permit;
   try {
     permit = permits_.issue(in_flight());
-  } catch (const Error&) {
-    --slow_in_flight_delta_;
+    GrantRecord& r = ss.grants.open(permit, static_cast<uint32_t>(permit & PermitTable::kSlotMask));
+    r.granted_at = now;
+    r.charges = c;
+    for (size_t i = 0; i < policy_->limits.size(); ++i) {
+      const LimitSpec& l = policy_->limits[i];
+      if (!l.held()) r.entry[i] = ss.limits[i].log->record(now, l.window_ns, c.amount[i]);
+    }
+  } catch (const StatusError&) {
+    unreserve_locked(c);
     return Status::kNoMemory;
   } catch (const std::bad_alloc&) {
-    --slow_in_flight_delta_;
+    unreserve_locked(c);
     return Status::kNoMemory;
   }
-  if (config_.has_window()) {
-    PermitTable::Slot* slot = permits_.find(permit);
-    slot->cost.store(cost, std::memory_order_relaxed);
-    slot->cost_entry.store(slow().window->record(now, cost), std::memory_order_relaxed);
-  }
+  for (UnitCaps& uc : ss.caps) uc.caps.charge(c.amount[uc.limit]);
   *out = permit;
   return Status::kOk;
 }
@@ -262,12 +336,8 @@ void LocalLimiter::dispatch_locked(Nanos now, Completions& done) {
   SlowState& ss = slow();
   while (!ss.waiters.empty()) {
     Waiter& w = ss.waiters.front();
-    if (config_.max_cost_per_window != 0 && w.cost > config_.max_cost_per_window) {
-      finish_waiter_locked(w, Status::kInvalid, now, done);  // a reconfigure shrank the window
-      continue;
-    }
     Nanos retry_at;
-    if (!reserve_locked(w.cost, now, &retry_at)) {
+    if (!reserve_locked(w.charges, now, &retry_at)) {
       if (w.wake_at != retry_at) {
         w.wake_at = retry_at;
         if (!w.is_async()) w.cv->notify_one();  // it sleeps until wake_at itself
@@ -275,7 +345,7 @@ void LocalLimiter::dispatch_locked(Nanos now, Completions& done) {
       if (w.is_async() && retry_at != kNever) schedule_timer_locked(retry_at);
       break;
     }
-    const Status st = grant_locked(w.cost, now, &w.permit);
+    const Status st = grant_locked(w.charges, now, &w.permit);
     finish_waiter_locked(w, st, now, done);
   }
   leave_slow_if_idle_locked(now);
@@ -296,16 +366,11 @@ void LocalLimiter::finish_waiter_locked(Waiter& w, Status status, Nanos now, Com
   }
 }
 
-Status LocalLimiter::wait_locked(std::unique_lock<std::mutex>& lock, Waiter& w, Completions& done) {
+Status LocalLimiter::wait_locked(UniqueLock& lock, Waiter& w, Completions& done) {
   while (!w.done) {
-    const Nanos until = std::min(w.deadline, w.wake_at);
-    if (until == kNever) {
-      w.cv->wait(lock);
-    } else {
-      w.cv->wait_until(lock, to_time_point(until));
-    }
+    clock_->wait_until(*w.cv, lock.native(), std::min(w.deadline, w.wake_at));
     if (w.done) break;
-    const Nanos now = monotonic_now();
+    const Nanos now = clock_->now();
     if (now >= w.wake_at) dispatch_locked(now, done);
     if (!w.done && now >= w.deadline) {
       log::logger().debug("acquire timed out after {} ns in line", now - w.enqueued_at);

@@ -1,56 +1,86 @@
 // LocalLimiter: the in-process limiter, shared by the threads of one process.
 //
 // Two modes share one atomic word, state_:
-//   fast mode: concurrency limit only, nobody waiting, no penalty. Acquire and release
-//              are a CAS on state_ plus a CAS on the permit table; no lock, no clock.
-//   slow mode: (kSlow set) a window, a waiter or a penalty exists. Every acquire and
-//              release takes mutex_, so the window log, the queue and in_flight move
-//              together and grants are handed to waiters in order.
+//   fast mode: the policy is one requests-held limit (0.1's concurrency only), nobody
+//              waiting, no penalty, no observation. Acquire and release are a CAS on
+//              state_ plus a CAS on the permit table; no lock, no clock.
+//   slow mode: (kSlow set) anything else. Every acquire and release takes mutex_, so
+//              the limits' state, the queue and in_flight move together and grants are
+//              handed to waiters in order.
 // In slow mode, in_flight = the count in state_ + slow_in_flight_delta_. Lock holders
 // move only the delta (a plain integer: no atomic RMW under the lock); the count in
 // state_ can still shrink, by a release that read fast mode just before the switch and
 // then takes the lock to hand the capacity over. Leaving slow mode folds the delta back. Entering
 // or leaving slow mode bumps a tag in state_, so a fast acquire that read max_concurrent before a
 // reconfigure cannot succeed after it.
+//
+// The requests-held limit counts held permits (in_flight) plus requests_adjust, the sum
+// of (requests charged - 1) over held permits, so a demand of 0 or 3 requests counts as
+// asked; every other limit keeps its own state in SlowState::limits (ADR 15).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
+#include <string>
+#include <vector>
 
-#include "core/limiter.hpp"
+#include "core/grant_book.hpp"
+#include "core/limiter_backend.hpp"
+#include "core/observed_caps.hpp"
 #include "core/permit_table.hpp"
 #include "core/sliding_window.hpp"
+#include "core/thread_annotations.hpp"
 #include "core/waiter_queue.hpp"
 
 namespace ptl::core {
 
-class LocalLimiter final : public Limiter {
+class LocalLimiter final : public LimiterBackend {
  public:
-  // config must be valid (LimiterConfig::validate).
-  explicit LocalLimiter(const LimiterConfig& config);
+  // policy must be valid (PolicySpec::validate). The limiter reads time from clock and waits
+  // by it (timeouts, windows, penalties); clock must outlive the limiter.
+  explicit LocalLimiter(const PolicySpec& policy, const Clock& clock = steady_clock());
+  explicit LocalLimiter(const BasicConfig& config)
+      : LocalLimiter(PolicySpec::from_config(config)) {}
   ~LocalLimiter() override;
 
-  Status acquire(uint64_t cost, Nanos timeout_ns, Permit* out) override;
-  Status try_acquire(uint64_t cost, Permit* out, Nanos* retry_after_ns) override;
-  void release(Permit permit, std::optional<uint64_t> actual_cost) override;
-  void acquire_async(uint64_t cost, Nanos timeout_ns, AcquireCallback cb,
+  Status acquire(const Demand& demand, Nanos timeout_ns, PermitId* out) override;
+  Status try_acquire(const Demand& demand, PermitId* out, Nanos* retry_after_ns) override;
+  void release(PermitId permit, std::optional<uint64_t> actual_cost) override;
+  void acquire_async(const Demand& demand, Nanos timeout_ns, AcquireCallback cb,
                      uint64_t* ticket) override;
   Status cancel(uint64_t ticket) override;
+  void settle(PermitId permit, const Demand& actual) override;
+  void observe(std::string_view unit, uint64_t remaining, Nanos reset_after_ns) override;
   void penalize(Nanos retry_after_ns) override;
-  void reconfigure(const LimiterConfig& config) override;
-  LimiterConfig config() override;
-  LimiterStats stats() override;
+  void set_policy(const PolicySpec& policy) override;
+  PolicySpec policy() override;
+  LimitUsage usage(std::string_view unit, Nanos window_ns) override;
+  StatsSnapshot stats() override;
 
  protected:
   void close() override;
 
  private:
+  // One limit's own state, parallel to policy_.limits (the requests-held limit counts
+  // in_flight instead of `held`).
+  struct LimitState {
+    uint64_t held = 0;
+    std::unique_ptr<SlidingWindow> log;  // windowed limits only
+  };
+  // A unit's observations, and the index of a limit of that unit (for its charge).
+  struct UnitCaps {
+    std::string unit;
+    size_t limit = 0;
+    ObservedCaps caps;
+  };
   // What only slow mode needs, allocated on first use so an idle limiter stays small.
   struct SlowState {
     WaiterQueue waiters;
-    std::unique_ptr<SlidingWindow> window;  // kept once made, so entry ids never repeat
+    std::vector<LimitState> limits;
+    std::vector<UnitCaps> caps;
+    GrantBook grants;
+    int64_t requests_adjust = 0;
     Nanos penalty_until = 0;
     Nanos timer_at = kNever;  // earliest timer still pending for this limiter
     bool closed = false;      // no user reference left; only pending timers hold it
@@ -60,43 +90,59 @@ class LocalLimiter final : public Limiter {
   };
   enum class FastResult { kGranted, kFull, kSlowMode };
 
-  FastResult try_fast(Permit* out);
-  [[noreturn]] void throw_bad_permit(Permit permit);
-  void release_slow(Permit permit, std::optional<uint64_t> actual_cost);
-  void give_back_reservation();
+  FastResult try_fast(PermitId* out);
+  [[noreturn]] void throw_bad_permit(PermitId permit);
+  void release_slow(PermitId permit, std::optional<uint64_t> actual_cost);
+  // Installs `policy`, carrying the state of the limits that stay; returns the old one.
+  PolicySpec apply_policy_locked(const PolicySpec& policy) PTL_REQUIRES(mutex_);
+  void give_back_reservation() PTL_EXCLUDES(mutex_);
+  void wake_after_release() PTL_EXCLUDES(mutex_);
 
   // --- all below require mutex_ held ---
-  SlowState& slow();
-  void enter_slow_locked();
-  void leave_slow_if_idle_locked(Nanos now);
-  uint32_t in_flight() const;  // exact under mutex_
-  void wake_after_release();
-  // Reserves one concurrency slot if the window, the cost and any penalty allow a grant
-  // of `cost` now; else *retry_at = when time will allow it (kNever: only a release can).
-  bool reserve_locked(uint64_t cost, Nanos now, Nanos* retry_at);
-  // The first step of every slow-path acquire: checks the cost, enters slow mode and
+  SlowState& slow() PTL_REQUIRES(mutex_);
+  void enter_slow_locked() PTL_REQUIRES(mutex_);
+  void leave_slow_if_idle_locked(Nanos now) PTL_REQUIRES(mutex_);
+  uint32_t in_flight() const PTL_REQUIRES(mutex_);  // exact under mutex_
+  uint64_t held_locked(size_t limit) const PTL_REQUIRES(mutex_);
+  // Reserves room in every limit if the windows, observations and any penalty allow a
+  // grant of `c` now; else *retry_at = when time will allow it (kNever: only a release
+  // can).
+  bool reserve_locked(const Charges& c, Nanos now, Nanos* retry_at) PTL_REQUIRES(mutex_);
+  void unreserve_locked(const Charges& c) PTL_REQUIRES(mutex_);
+  // The first step of every slow-path acquire: resolves the demand, enters slow mode and
   // grants at once if nobody is queued and there is room. kOk (or kNoMemory) if it
   // granted; else kAgain with *retry_at as reserve_locked gives it (kNever if queued).
-  Status start_acquire_locked(uint64_t cost, Permit* out, Nanos* now, Nanos* retry_at);
-  // Turns a reservation into a permit and records it in the window.
-  Status grant_locked(uint64_t cost, Nanos now, Permit* out);
-  void dispatch_locked(Nanos now, Completions& done);
-  void after_release_locked(Completions& done);
-  void finish_waiter_locked(Waiter& w, Status status, Nanos now, Completions& done);
-  Status wait_locked(std::unique_lock<std::mutex>& lock, Waiter& w, Completions& done);
-  void schedule_timer_locked(Nanos at);
-  void on_timer();
+  Status start_acquire_locked(const Charges& c, PermitId* out, Nanos* now, Nanos* retry_at)
+      PTL_REQUIRES(mutex_);
+  // Turns a reservation into a permit and records it in the windows and observations.
+  Status grant_locked(const Charges& c, Nanos now, PermitId* out) PTL_REQUIRES(mutex_);
+  // The settle of one unit on a grant's record; `held` if the permit is still held.
+  void settle_unit_locked(GrantRecord& r, std::string_view unit, uint64_t actual, bool held)
+      PTL_REQUIRES(mutex_);
+  void forget_settled_locked(Nanos now) PTL_REQUIRES(mutex_);
+  UnitCaps* caps_of_locked(std::string_view unit) PTL_REQUIRES(mutex_);
+  void dispatch_locked(Nanos now, Completions& done) PTL_REQUIRES(mutex_);
+  void after_release_locked(Completions& done) PTL_REQUIRES(mutex_);
+  void finish_waiter_locked(Waiter& w, Status status, Nanos now, Completions& done)
+      PTL_REQUIRES(mutex_);
+  Status wait_locked(UniqueLock& lock, Waiter& w, Completions& done) PTL_REQUIRES(mutex_);
+  void schedule_timer_locked(Nanos at) PTL_REQUIRES(mutex_);
+  void on_timer() PTL_EXCLUDES(mutex_);
 
   // Layout: what every fast operation only reads comes first, what it writes (state_)
   // last, more than a cache line apart, so one thread's CAS does not evict the fields
   // the other thread is about to read.
   std::atomic<uint32_t> max_concurrent_;
   PermitTable permits_;
-  std::mutex mutex_;
-  LimiterConfig config_;              // guarded by mutex_
-  Nanos window_ns_;                   // guarded by mutex_; config_.window_ns(), cached
-  std::unique_ptr<SlowState> slow_;   // guarded by mutex_
-  int64_t slow_in_flight_delta_ = 0;  // guarded by mutex_; 0 in fast mode
+  Mutex mutex_;
+  const Clock* clock_;  // never null; read on slow paths only
+  // Never null. Shared with every limiter of an equal policy (a
+  // million idle limiters of one config hold one copy).
+  std::shared_ptr<const PolicySpec> policy_ PTL_GUARDED_BY(mutex_);
+  int requests_held_ PTL_GUARDED_BY(mutex_) = -1;    // index of that limit, or -1
+  bool always_slow_ PTL_GUARDED_BY(mutex_) = false;  // a limit besides requests held
+  std::unique_ptr<SlowState> slow_ PTL_GUARDED_BY(mutex_) PTL_PT_GUARDED_BY(mutex_);
+  int64_t slow_in_flight_delta_ PTL_GUARDED_BY(mutex_) = 0;  // 0 in fast mode
   std::atomic<uint64_t> rejected_{0};
   std::atomic<uint64_t> state_{0};
 };

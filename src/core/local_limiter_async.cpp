@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "core/local_limiter.hpp"
-#include "core/timer_service.hpp"
+#include "core/thread_annotations.hpp"
 #include "log/log.hpp"
 
 namespace ptl::core {
@@ -15,16 +15,16 @@ void LocalLimiter::schedule_timer_locked(Nanos at) {
   SlowState& ss = slow();
   if (at >= ss.timer_at) return;  // an earlier timer will look again
   ss.timer_at = at;
-  TimerService::instance().schedule(
-      at, [self = KeepAlive(this)] { static_cast<LocalLimiter*>(self.get())->on_timer(); });
+  clock_->run_at(at,
+                 [self = KeepAlive(this)] { static_cast<LocalLimiter*>(self.get())->on_timer(); });
 }
 
 void LocalLimiter::on_timer() {
   Completions done;
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   SlowState& ss = slow();
   if (ss.closed) return;
-  const Nanos now = monotonic_now();
+  const Nanos now = clock_->now();
   if (ss.timer_at <= now) ss.timer_at = kNever;
   for (auto it = ss.waiters.begin(); it != ss.waiters.end();) {
     Waiter& w = *it++;
@@ -43,25 +43,27 @@ void LocalLimiter::on_timer() {
 
 // ---- asynchronous acquire -------------------------------------------------------------
 
-void LocalLimiter::acquire_async(uint64_t cost, Nanos timeout_ns, AcquireCallback cb,
+void LocalLimiter::acquire_async(const Demand& demand, Nanos timeout_ns, AcquireCallback cb,
                                  uint64_t* ticket) {
   const uint64_t id = g_next_ticket.fetch_add(1, std::memory_order_relaxed);
   if (ticket != nullptr) *ticket = id;
-  Permit permit = 0;
-  if (try_fast(&permit) == FastResult::kGranted) return cb(Status::kOk, permit);
+  PermitId permit = 0;
+  if (demand.n == 0 && try_fast(&permit) == FastResult::kGranted) return cb(Status::kOk, permit);
 
   auto waiter = std::make_unique<Waiter>();  // before the lock: allocation may throw
   Status immediate;
   {
     Completions done;
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
+    const Charges charges =
+        resolve_charges(*policy_, demand.amounts, demand.n, demand.lenient_tokens);
     Nanos now, retry_at;
-    immediate = start_acquire_locked(cost, &permit, &now, &retry_at);
+    immediate = start_acquire_locked(charges, &permit, &now, &retry_at);
     if (immediate == Status::kAgain && timeout_ns == 0) {
       rejected_.fetch_add(1, std::memory_order_relaxed);
     } else if (immediate == Status::kAgain) {
       Waiter* w = waiter.release();
-      w->cost = cost;
+      w->charges = charges;
       w->callback = cb;
       w->ticket = id;
       w->enqueued_at = now;
@@ -78,11 +80,11 @@ void LocalLimiter::acquire_async(uint64_t cost, Nanos timeout_ns, AcquireCallbac
 
 Status LocalLimiter::cancel(uint64_t ticket) {
   Completions done;
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   if (!slow_) return Status::kNotFound;
   for (Waiter& w : slow_->waiters) {
     if (w.is_async() && w.ticket == ticket) {
-      const Nanos now = monotonic_now();
+      const Nanos now = clock_->now();
       finish_waiter_locked(w, Status::kCanceled, now, done);
       dispatch_locked(now, done);
       return Status::kOk;
@@ -96,9 +98,9 @@ Status LocalLimiter::cancel(uint64_t ticket) {
 void LocalLimiter::penalize(Nanos retry_after_ns) {
   if (retry_after_ns < 0) fail(Status::kInvalid, "retry_after_ns must be >= 0");
   Completions done;
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   enter_slow_locked();
-  const Nanos now = monotonic_now();
+  const Nanos now = clock_->now();
   SlowState& ss = slow();
   // Capped below kNever, which would read as "no time can be told" to try_acquire.
   ss.penalty_until =
@@ -106,47 +108,6 @@ void LocalLimiter::penalize(Nanos retry_after_ns) {
   log::logger().info("limiter penalized for {} ms; {} waiting", retry_after_ns / 1000000,
                      ss.waiters.size());
   dispatch_locked(now, done);
-}
-
-void LocalLimiter::reconfigure(const LimiterConfig& config) {
-  Completions done;
-  std::lock_guard<std::mutex> lock(mutex_);
-  enter_slow_locked();  // bumps the tag: fast acquires that read the old limit now fail
-  config_ = config;
-  window_ns_ = config.window_ns();
-  max_concurrent_.store(config.max_concurrent, std::memory_order_relaxed);
-  SlowState& ss = slow();
-  if (config.has_window() && !ss.window) ss.window = std::make_unique<SlidingWindow>();
-  log::logger().info("limiter reconfigured: max_concurrent {}, {} per {} s, cost {}; {} in flight",
-                     config.max_concurrent, config.max_per_window, config.window_seconds,
-                     config.max_cost_per_window, in_flight());
-  dispatch_locked(monotonic_now(), done);
-}
-
-LimiterConfig LocalLimiter::config() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return config_;
-}
-
-LimiterStats LocalLimiter::stats() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  LimiterStats st;
-  st.config = config_;
-  st.in_flight = in_flight();
-  st.total_acquired = permits_.total_issued();
-  st.total_rejected = rejected_.load(std::memory_order_relaxed);
-  if (slow_) {
-    st.waiting = static_cast<uint32_t>(slow_->waiters.size());
-    if (config_.has_window() && slow_->window) {
-      slow_->window->evict(monotonic_now(), window_ns_);
-      st.current_window_count = slow_->window->count();
-      st.current_window_cost = slow_->window->cost();
-    }
-    st.total_timeouts = slow_->timeouts;
-    st.total_cancelled = slow_->cancelled;
-    st.total_wait_ns = slow_->wait_ns;
-  }
-  return st;
 }
 
 }  // namespace ptl::core

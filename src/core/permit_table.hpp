@@ -36,7 +36,7 @@ class PermitTable {
 
   // Claims a free slot and returns the new permit (never 0). `in_flight` is the number
   // of permits reserved, this one included; the table keeps about twice that many
-  // slots so that a free one is found in a probe or two. Throws Error(kNoMemory).
+  // slots so that a free one is found in a probe or two. Throws StatusError(kNoMemory).
   uint64_t issue(uint64_t in_flight);
 
   // The slot holding `permit`, or nullptr if the permit is not outstanding here.

@@ -1,7 +1,7 @@
 // Status codes of the core and the exception that carries a failure's message.
 //
 // The core returns a Status for the outcomes callers handle every day (no capacity,
-// timeout, cancel) and throws Error for misuse (bad config, foreign permit), which
+// timeout, cancel) and throws StatusError for misuse (bad config, foreign permit), which
 // capi/ turns into the same status plus ptl_last_error(). The values equal the
 // PTL_* codes of ptl.h so the shim converts by a cast.
 #pragma once
@@ -27,9 +27,10 @@ enum class Status : int {
   kInternal = -99,
 };
 
-class Error : public std::runtime_error {
+class StatusError : public std::runtime_error {
  public:
-  Error(Status status, const std::string& message) : std::runtime_error(message), status_(status) {}
+  StatusError(Status status, const std::string& message)
+      : std::runtime_error(message), status_(status) {}
   Status status() const noexcept { return status_; }
 
  private:
@@ -37,7 +38,7 @@ class Error : public std::runtime_error {
 };
 
 [[noreturn]] inline void fail(Status status, const std::string& message) {
-  throw Error(status, message);
+  throw StatusError(status, message);
 }
 
 }  // namespace ptl::core

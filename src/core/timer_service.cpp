@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "core/thread_annotations.hpp"
+
 namespace ptl::core {
 
 TimerService& TimerService::instance() {
@@ -16,7 +18,7 @@ TimerService::TimerService() {
 void TimerService::schedule(Nanos at, std::function<void()> fn) {
   bool earliest;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     auto it = due_.emplace(at, std::move(fn));
     earliest = it == due_.begin();
   }
@@ -24,15 +26,15 @@ void TimerService::schedule(Nanos at, std::function<void()> fn) {
 }
 
 void TimerService::run() {
-  std::unique_lock<std::mutex> lock(mutex_);
+  UniqueLock lock(mutex_);
   for (;;) {
     if (due_.empty()) {
-      wake_.wait(lock);
+      wake_.wait(lock.native());
       continue;
     }
     const Nanos next = due_.begin()->first;
     if (monotonic_now() < next) {
-      wake_.wait_until(lock, to_time_point(next));
+      wake_.wait_until(lock.native(), to_time_point(next));
       continue;
     }
     std::function<void()> fn = std::move(due_.begin()->second);
@@ -42,6 +44,31 @@ void TimerService::run() {
     fn = nullptr;  // drops what fn captured (it may own the last reference to a limiter)
     lock.lock();
   }
+}
+
+namespace {
+
+class SteadyClock final : public Clock {
+ public:
+  Nanos now() const override { return monotonic_now(); }
+  void wait_until(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
+                  Nanos deadline) const override {
+    if (deadline == kNever) {
+      cv.wait(lock);
+    } else {
+      cv.wait_until(lock, to_time_point(deadline));
+    }
+  }
+  void run_at(Nanos at, std::function<void()> fn) const override {
+    TimerService::instance().schedule(at, std::move(fn));
+  }
+};
+
+}  // namespace
+
+const Clock& steady_clock() {
+  static const SteadyClock clock;  // stateless: its destruction at exit harms nobody
+  return clock;
 }
 
 }  // namespace ptl::core

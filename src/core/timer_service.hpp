@@ -9,10 +9,10 @@
 #include <condition_variable>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <thread>
 
 #include "core/clock.hpp"
+#include "core/thread_annotations.hpp"
 
 namespace ptl::core {
 
@@ -23,15 +23,15 @@ class TimerService {
   static TimerService& instance();
 
   // Runs fn on the timer thread at or after `at`. fn must not block for long.
-  void schedule(Nanos at, std::function<void()> fn);
+  void schedule(Nanos at, std::function<void()> fn) PTL_EXCLUDES(mutex_);
 
  private:
   TimerService();
   void run();
 
-  std::mutex mutex_;
+  Mutex mutex_;
   std::condition_variable wake_;
-  std::multimap<Nanos, std::function<void()>> due_;  // guarded by mutex_
+  std::multimap<Nanos, std::function<void()>> due_ PTL_GUARDED_BY(mutex_);
 };
 
 }  // namespace ptl::core

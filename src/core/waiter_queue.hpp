@@ -14,12 +14,13 @@
 #include <boost/intrusive/list.hpp>
 
 #include "core/clock.hpp"
-#include "core/limiter.hpp"
+#include "core/limiter_backend.hpp"
+#include "core/policy.hpp"
 
 namespace ptl::core {
 
 struct Waiter : boost::intrusive::list_base_hook<> {
-  uint64_t cost = 1;
+  Charges charges;  // under the limiter's current policy
   Nanos deadline = kNever;
   Nanos enqueued_at = 0;
   // Set on the head only: when the window or a penalty will have room for it. A
@@ -31,7 +32,7 @@ struct Waiter : boost::intrusive::list_base_hook<> {
 
   bool done = false;
   Status status = Status::kOk;
-  Permit permit = 0;
+  PermitId permit = 0;
 
   bool is_async() const { return cv == nullptr; }
 };

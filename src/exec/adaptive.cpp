@@ -4,11 +4,12 @@
 #include <cmath>
 
 #include "core/status.hpp"
+#include "core/thread_annotations.hpp"
 #include "log/log.hpp"
 
 namespace ptl::exec {
 
-void AdaptiveConfig::validate() const {
+void ControllerConfig::validate() const {
   using core::fail;
   using core::Status;
   if (min_concurrent < 1) fail(Status::kInvalid, "adaptive min_concurrent must be >= 1");
@@ -28,7 +29,7 @@ void AdaptiveConfig::validate() const {
   }
 }
 
-AdaptiveController::AdaptiveController(const AdaptiveConfig& config, core::LimiterPtr target)
+AdaptiveController::AdaptiveController(const ControllerConfig& config, core::LimiterPtr target)
     : config_(config), target_(std::move(target)) {
   config_.validate();
   stats_.current = config_.initial_concurrent;
@@ -37,7 +38,7 @@ AdaptiveController::AdaptiveController(const AdaptiveConfig& config, core::Limit
 
 void AdaptiveController::on_success() {
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    core::MutexLock lock(mutex_);
     ++stats_.successes;
     if (++stats_.consecutive_successes < config_.recovery_threshold) return;
     stats_.consecutive_successes = 0;
@@ -55,7 +56,7 @@ void AdaptiveController::on_success() {
 
 void AdaptiveController::on_rate_limit(uint64_t grant_epoch) {
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    core::MutexLock lock(mutex_);
     ++stats_.rate_limits;
     stats_.consecutive_successes = 0;
     if (grant_epoch != epoch_.load(std::memory_order_relaxed)) return;  // answered already
@@ -71,7 +72,7 @@ void AdaptiveController::on_rate_limit(uint64_t grant_epoch) {
 }
 
 AdaptiveStats AdaptiveController::stats() const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  core::MutexLock lock(mutex_);
   return stats_;
 }
 
@@ -79,15 +80,16 @@ void AdaptiveController::sync_target() {
   for (;;) {
     uint32_t want;
     {
-      std::lock_guard<std::mutex> lock(mutex_);
+      core::MutexLock lock(mutex_);
       want = stats_.current;
     }
-    core::LimiterConfig cfg = target_->config();
-    if (cfg.max_concurrent != want) {
-      cfg.max_concurrent = want;
-      target_->reconfigure(cfg);
+    // Only the concurrency changes: the target's other limits stay as they are.
+    core::PolicySpec policy = target_->policy();
+    if (policy.max_held_requests() != want) {
+      policy.set_held_requests(want);
+      target_->set_policy(policy);
     }
-    std::lock_guard<std::mutex> lock(mutex_);
+    core::MutexLock lock(mutex_);
     if (stats_.current == want) return;
   }
 }

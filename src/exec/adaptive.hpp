@@ -7,13 +7,13 @@
 
 #include <atomic>
 #include <cstdint>
-#include <mutex>
 
-#include "core/limiter.hpp"
+#include "core/limiter_backend.hpp"
+#include "core/thread_annotations.hpp"
 
 namespace ptl::exec {
 
-struct AdaptiveConfig {
+struct ControllerConfig {
   uint32_t initial_concurrent = 5;
   uint32_t min_concurrent = 1;
   uint32_t max_concurrent = 20;
@@ -21,7 +21,7 @@ struct AdaptiveConfig {
   double backoff_factor = 0.5;
   double recovery_factor = 1.2;
 
-  // Throws Error(kInvalid) naming the first bad field.
+  // Throws StatusError(kInvalid) naming the first bad field.
   void validate() const;
 };
 
@@ -37,7 +37,7 @@ struct AdaptiveStats {
 class AdaptiveController {
  public:
   // Steers `target`'s max_concurrent (its other limits stay); starts it at initial.
-  AdaptiveController(const AdaptiveConfig& config, core::LimiterPtr target);
+  AdaptiveController(const ControllerConfig& config, core::LimiterPtr target);
 
   // The wave an attempt belongs to: read it when the attempt is granted, pass it back
   // with the attempt's signal.
@@ -58,14 +58,14 @@ class AdaptiveController {
   // reconfiguring grants waiters, whose callbacks may report successes and signals
   // back into this controller on the same thread. Loops until what it applied is
   // still wanted, so of two racing changes the later one wins.
-  void sync_target();
+  void sync_target() PTL_EXCLUDES(mutex_);
 
-  const AdaptiveConfig config_;
+  const ControllerConfig config_;
   const core::LimiterPtr target_;
-  mutable std::mutex mutex_;
-  // Guarded by mutex_. Invariant: min_concurrent <= stats_.current <= max_concurrent;
-  // the target's max_concurrent equals it whenever no sync_target() is running.
-  AdaptiveStats stats_;
+  mutable core::Mutex mutex_;
+  // Invariant: min_concurrent <= stats_.current <= max_concurrent; the target's
+  // max_concurrent equals it whenever no sync_target() is running.
+  AdaptiveStats stats_ PTL_GUARDED_BY(mutex_);
   std::atomic<uint64_t> epoch_{0};  // written under mutex_; read without it
 };
 

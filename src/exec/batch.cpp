@@ -4,6 +4,7 @@
 
 #include "core/local_limiter.hpp"
 #include "core/status.hpp"
+#include "core/thread_annotations.hpp"
 #include "log/log.hpp"
 
 namespace ptl::exec {
@@ -22,24 +23,25 @@ bool ClassifyHook::is_rate_limit(int status) const {
   return status == static_cast<int>(Status::kRateLimited) || status == kHttpTooManyRequests;
 }
 
-void BatchOptions::validate() const {
-  if (adaptive) adaptive->validate();
+void RunOptions::prepare() {
+  if (adaptive) {
+    adaptive->validate();  // first: its initial_concurrent becomes the own limit
+    limits.max_concurrent = adaptive->initial_concurrent;
+  }
   limits.validate();
   if (max_attempts < 1) core::fail(Status::kInvalid, "max_attempts must be >= 1");
   if (retry_wait_ns < 0) core::fail(Status::kInvalid, "retry_wait_ns must be >= 0");
-  if (failure_policy != FailurePolicy::kCollect && failure_policy != FailurePolicy::kFailFast) {
+  if (failure_policy != OnFailure::kCollect && failure_policy != OnFailure::kFailFast) {
     core::fail(Status::kInvalid, "failure_policy must be PTL_BATCH_COLLECT or PTL_BATCH_FAIL_FAST");
   }
 }
 
-BatchRun* BatchRun::start(BatchOptions options, size_t n, ItemStarter starter, DoneHook done) {
-  if (options.adaptive) options.limits.max_concurrent = options.adaptive->initial_concurrent;
-  options.validate();
+BatchRun* BatchRun::start(RunOptions options, size_t n, ItemStarter starter, DoneHook done) {
   if (starter.fn == nullptr) core::fail(Status::kInvalid, "item start function is NULL");
   auto* run = new BatchRun(std::move(options), n, starter, done);
   if (n == 0) {
     {
-      std::lock_guard<std::mutex> lock(run->mutex_);
+      core::MutexLock lock(run->mutex_);
       run->finished_at_ = core::monotonic_now();
     }
     run->finish();
@@ -49,7 +51,7 @@ BatchRun* BatchRun::start(BatchOptions options, size_t n, ItemStarter starter, D
   return run;
 }
 
-BatchRun::BatchRun(BatchOptions options, size_t n, ItemStarter starter, DoneHook done)
+BatchRun::BatchRun(RunOptions options, size_t n, ItemStarter starter, DoneHook done)
     : options_(std::move(options)),
       own_(new core::LocalLimiter(options_.limits), /*add_ref=*/false),
       adaptive_(options_.adaptive ? std::make_unique<AdaptiveController>(*options_.adaptive, own_)
@@ -91,7 +93,7 @@ bool BatchRun::next_queued_locked(size_t* index) {
 
 void BatchRun::pump() {
   Ref keep(this);
-  std::unique_lock<std::mutex> lock(mutex_);
+  core::UniqueLock lock(mutex_);
   if (pumping_) return;  // the pumping thread re-reads the state before it stops
   pumping_ = true;
   for (;;) {
@@ -134,7 +136,7 @@ void BatchRun::pump() {
       const uint32_t attempt = item.attempt;
       lock.unlock();
       uint64_t ticket = 0;
-      options_.shared->acquire_async(1, -1, {&on_shared_granted, &item}, &ticket);
+      acquire_shared(item, &ticket);
       lock.lock();
       // The grant may have come already (even inline); then the ticket is stale.
       if (item.phase == Phase::kAcquiringShared && item.attempt == attempt) {
@@ -156,7 +158,7 @@ void BatchRun::pump() {
       own_outstanding_ = true;
       lock.unlock();
       uint64_t ticket = 0;
-      own_->acquire_async(1, -1, {&on_own_granted, &item}, &ticket);
+      own_->acquire_async(core::Demand{}, -1, {&on_own_granted, &item}, &ticket);
       lock.lock();
       if (item.phase == Phase::kAcquiringOwn && item.attempt == attempt) {
         item.ticket = ticket;
@@ -173,11 +175,34 @@ void BatchRun::pump() {
   pumping_ = false;
 }
 
-void BatchRun::on_own_granted(void* user, int status, core::Permit permit) {
+void BatchRun::acquire_shared(Item& item, uint64_t* ticket) {
+  RawAmount raw[core::kMaxLimits];
+  size_t n = 0;
+  if (options_.estimate.fn != nullptr) {
+    n = std::min(options_.estimate.fn(options_.estimate.user, item.index, raw, core::kMaxLimits),
+                 core::kMaxLimits);
+  }
+  core::UnitAmount amounts[core::kMaxLimits];
+  for (size_t i = 0; i < n; ++i) {
+    amounts[i] = {raw[i].unit == nullptr ? std::string_view() : std::string_view(raw[i].unit),
+                  raw[i].amount};
+  }
+  try {
+    options_.shared->acquire_async(core::Demand{amounts, n}, -1, {&on_shared_granted, &item},
+                                   ticket);
+  } catch (const core::StatusError& e) {
+    // An estimate the shared policy refuses (a unit it lacks, more than a limit's max)
+    // fails this attempt like a grant that failed: the callback did not run.
+    log::logger().warn("item {}: shared acquire refused: {}", item.index, e.what());
+    on_shared_granted(&item, static_cast<int>(e.status()), 0);
+  }
+}
+
+void BatchRun::on_own_granted(void* user, int status, core::PermitId permit) {
   Item& item = *static_cast<Item*>(user);
   BatchRun* self = item.run;
   Ref keep(self);
-  std::unique_lock<std::mutex> lock(self->mutex_);
+  core::UniqueLock lock(self->mutex_);
   self->own_outstanding_ = false;
   item.ticket = 0;
   if (status != kOk || self->canceled_) {
@@ -202,11 +227,11 @@ void BatchRun::on_own_granted(void* user, int status, core::Permit permit) {
   self->pump();
 }
 
-void BatchRun::on_shared_granted(void* user, int status, core::Permit permit) {
+void BatchRun::on_shared_granted(void* user, int status, core::PermitId permit) {
   Item& item = *static_cast<Item*>(user);
   BatchRun* self = item.run;
   Ref keep(self);
-  std::unique_lock<std::mutex> lock(self->mutex_);
+  core::UniqueLock lock(self->mutex_);
   item.ticket = 0;
   if (status != kOk || self->canceled_) {
     const Held held{item.own, status == kOk ? permit : 0};
@@ -219,6 +244,7 @@ void BatchRun::on_shared_granted(void* user, int status, core::Permit permit) {
     return;
   }
   item.shared = permit;
+  item.last_shared = permit;
   item.phase = Phase::kReady;
   self->ready_.push_back(item.index);
   lock.unlock();

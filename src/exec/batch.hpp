@@ -19,17 +19,17 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <vector>
 
-#include "core/limiter.hpp"
+#include "core/limiter_backend.hpp"
+#include "core/thread_annotations.hpp"
 #include "exec/adaptive.hpp"
 
 namespace ptl::exec {
 
-enum class FailurePolicy : uint32_t { kCollect = 0, kFailFast = 1 };
+enum class OnFailure : uint32_t { kCollect = 0, kFailFast = 1 };
 
 class BatchRun;
 
@@ -47,31 +47,45 @@ struct ItemStarter {
   void (*fn)(void* user, BatchRun* run, size_t index, uint32_t attempt) = nullptr;
   void* user = nullptr;
 };
+// An item's amounts for the shared limiter (its estimate: tokens, say). The units are
+// C strings that must live until the acquire returns; `out` holds kMaxLimits entries.
+struct RawAmount {
+  const char* unit;
+  uint64_t amount;
+};
+struct EstimateHook {
+  size_t (*fn)(void* user, size_t index, RawAmount* out, size_t cap) = nullptr;
+  void* user = nullptr;
+};
 struct DoneHook {
   void (*fn)(void* user, BatchRun* run) = nullptr;
   void* user = nullptr;
 };
 
-struct BatchOptions {
-  core::LimiterConfig limits;              // the batch's own limiter
-  std::optional<AdaptiveConfig> adaptive;  // sets limits.max_concurrent when present
-  core::LimiterPtr shared;                 // may be null
+struct RunOptions {
+  core::BasicConfig limits;                  // the batch's own limiter
+  std::optional<ControllerConfig> adaptive;  // drives limits.max_concurrent when present
+  core::LimiterPtr shared;                   // may be null
   uint32_t max_attempts = 1;
   core::Nanos retry_wait_ns = 0;
-  FailurePolicy failure_policy = FailurePolicy::kCollect;
+  OnFailure failure_policy = OnFailure::kCollect;
   ClassifyHook classify;
   FallbackHook fallback;
+  EstimateHook estimate;       // nullptr: the shared limiter's defaults (one request)
   BatchRun* parent = nullptr;  // outlives this run: this run is part of its item
   size_t parent_index = 0;
   // Whatever the hooks' user pointers point into (the C ABI's adapters); freed with
   // the run, after the last hook call.
-  std::shared_ptr<void> keep_alive;
+  std::vector<std::shared_ptr<void>> keep_alive;
 
-  // Throws Error(kInvalid) naming the first bad field.
-  void validate() const;
+  // The one gate options pass before a batch runs (the C ABI calls it as it reads them):
+  // an adaptive batch's own limit starts at the controller's initial_concurrent, whatever
+  // limits.max_concurrent said; then every field is checked. Throws StatusError(kInvalid) naming
+  // the first bad field. BatchRun::start and run_blocking take prepared options.
+  void prepare();
 };
 
-struct BatchReport {
+struct RunCounts {
   uint32_t concurrency = 0;
   uint32_t peak_in_flight = 0;
   uint64_t items = 0, succeeded = 0, failed = 0, canceled = 0, pending = 0;
@@ -85,23 +99,29 @@ inline constexpr int kItemPending = -5;
 
 class BatchRun {
  public:
-  // Validates the options (throws Error(kInvalid), nothing started) and starts
-  // acquiring for the items. The caller owns one reference: drop it with release().
-  static BatchRun* start(BatchOptions options, size_t n, ItemStarter starter, DoneHook done);
+  // Starts acquiring for the items under prepared options (RunOptions::prepare). The caller owns
+  // one reference: drop it with release().
+  static BatchRun* start(RunOptions options, size_t n, ItemStarter starter, DoneHook done);
 
   BatchRun(const BatchRun&) = delete;
   BatchRun& operator=(const BatchRun&) = delete;
 
-  // The end of item `index`'s running attempt. Throws Error(kInvalid) if none runs.
+  // The end of item `index`'s running attempt. Throws StatusError(kInvalid) if none runs.
   void complete(size_t index, int status, core::Nanos retry_after_ns);
   // A rate-limit signal from inside running item `index` that does not end it.
   void signal(size_t index, core::Nanos retry_after_ns);
+  // Settles the shared permit of item `index`'s latest attempt with its real usage
+  // (core::LimiterBackend::settle: while it runs or after it ended). StatusError(kInvalid) if the
+  // item never held a shared permit.
+  void settle(size_t index, const core::Demand& actual);
+  // The shared limiter, or nullptr.
+  core::LimiterBackend* shared() const { return options_.shared.get(); }
   // Items not started settle canceled; running attempts finish and do not retry.
   void cancel();
   // True once every item settled; waits up to timeout_ns (< 0: forever).
   bool wait(core::Nanos timeout_ns);
   // statuses.size() <= item count; kItemPending for an item not settled.
-  BatchReport report(std::span<int> statuses);
+  RunCounts report(std::span<int> statuses);
   size_t size() const { return items_.size(); }
 
   // The caller's reference is gone: cancels what has not started; the run is freed
@@ -124,17 +144,18 @@ class BatchRun {
     size_t index = 0;
     Phase phase = Phase::kQueued;
     uint32_t attempt = 0;
-    core::Permit own = 0, shared = 0;
-    uint64_t ticket = 0;  // the outstanding acquire's, once known; 0 if none
+    core::PermitId own = 0, shared = 0;
+    core::PermitId last_shared = 0;  // the latest attempt's shared permit, for settle()
+    uint64_t ticket = 0;             // the outstanding acquire's, once known; 0 if none
     uint64_t grant_epoch = 0;
     int status = kItemPending;
   };
   // Permits to give back once the lock is dropped.
   struct Held {
-    core::Permit own = 0, shared = 0;
+    core::PermitId own = 0, shared = 0;
   };
 
-  BatchRun(BatchOptions options, size_t n, ItemStarter starter, DoneHook done);
+  BatchRun(RunOptions options, size_t n, ItemStarter starter, DoneHook done);
   ~BatchRun() = default;
 
   void add_ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
@@ -152,8 +173,10 @@ class BatchRun {
   // The one loop that moves items forward: starts ready items and issues the next
   // acquire. Runs on one thread at a time (pumping_); others leave work for it.
   void pump();
-  static void on_own_granted(void* item, int status, core::Permit permit);
-  static void on_shared_granted(void* item, int status, core::Permit permit);
+  static void on_own_granted(void* item, int status, core::PermitId permit);
+  static void on_shared_granted(void* item, int status, core::PermitId permit);
+  // Issues item's shared acquire with its estimate; called without mutex_.
+  void acquire_shared(Item& item, uint64_t* ticket) PTL_EXCLUDES(mutex_);
   void give_back(const Held& held);
   // What follows an attempt's end; decided before its permits go back.
   enum class Next { kRetryNow, kRetryLater, kSettle };
@@ -166,12 +189,12 @@ class BatchRun {
   // dropped, through after_settle(): kLastSettled (finish the run), kTripped (the
   // fail-fast policy cancels the rest).
   enum SettleEffect : int { kNothing = 0, kLastSettled = 1, kTripped = 2 };
-  int settle_locked(Item& item, int status);
+  int settle_locked(Item& item, int status) PTL_REQUIRES(mutex_);
   void after_settle(int effects);
-  bool next_queued_locked(size_t* index);
+  bool next_queued_locked(size_t* index) PTL_REQUIRES(mutex_);
   void finish();
 
-  const BatchOptions options_;
+  const RunOptions options_;
   const core::LimiterPtr own_;
   const std::unique_ptr<AdaptiveController> adaptive_;  // null unless adaptive
   const ItemStarter starter_;
@@ -180,29 +203,33 @@ class BatchRun {
   std::atomic<uint32_t> refs_{2};  // the caller's, and one while items are unsettled
                                    // (plus one per pending retry timer and live call)
 
-  mutable std::mutex mutex_;
+  mutable core::Mutex mutex_;
   std::condition_variable settled_cv_;
-  // Guarded by mutex_. Invariants: settled_ == items in kSettled; running_ == items in
-  // kRunning; own_outstanding_ is true iff exactly one item is in kAcquiringOwn.
+  // The items are guarded by mutex_; the vector itself is sized once, in the constructor,
+  // and its size is read without the lock, so clang (which cannot tell the two apart) is
+  // not told. Invariants: settled_ == items in kSettled; running_ == items in kRunning;
+  // own_outstanding_ is true iff exactly one item is in kAcquiringOwn.
   std::vector<Item> items_;
-  size_t next_fresh_ = 0;           // items [next_fresh_, n) never asked for a permit
-  std::deque<size_t> retry_;        // items in kQueued for a retry, oldest first
-  std::deque<size_t> ready_;        // items in kReady, in grant order
-  std::deque<size_t> need_shared_;  // own permit granted, shared acquire not issued
-  bool own_outstanding_ = false;
-  bool pumping_ = false;
-  bool canceled_ = false;
-  size_t settled_ = 0;
-  uint32_t running_ = 0;
-  BatchReport counts_;  // the counters of report(); the rest is derived
-  core::Nanos finished_at_ = 0;
+  // Items [next_fresh_, n) never asked for a permit.
+  size_t next_fresh_ PTL_GUARDED_BY(mutex_) = 0;
+  std::deque<size_t> retry_ PTL_GUARDED_BY(mutex_);  // kQueued for a retry, oldest first
+  std::deque<size_t> ready_ PTL_GUARDED_BY(mutex_);  // items in kReady, in grant order
+  // Own permit granted, shared acquire not issued.
+  std::deque<size_t> need_shared_ PTL_GUARDED_BY(mutex_);
+  bool own_outstanding_ PTL_GUARDED_BY(mutex_) = false;
+  bool pumping_ PTL_GUARDED_BY(mutex_) = false;
+  bool canceled_ PTL_GUARDED_BY(mutex_) = false;
+  size_t settled_ PTL_GUARDED_BY(mutex_) = 0;
+  uint32_t running_ PTL_GUARDED_BY(mutex_) = 0;
+  RunCounts counts_ PTL_GUARDED_BY(mutex_);  // the counters of report(); the rest is derived
+  core::Nanos finished_at_ PTL_GUARDED_BY(mutex_) = 0;
 };
 
 // The blocking style: fn runs each attempt on one of `workers` library threads (0: the
 // concurrency ceiling, at most n). Returns when every item settled.
 using ItemFn = int (*)(void* user, BatchRun* run, size_t index, uint32_t attempt,
                        core::Nanos* retry_after_ns);
-BatchReport run_blocking(BatchOptions options, size_t n, uint32_t workers, ItemFn fn, void* user,
-                         std::span<int> statuses);
+RunCounts run_blocking(RunOptions options, size_t n, uint32_t workers, ItemFn fn, void* user,
+                       std::span<int> statuses);
 
 }  // namespace ptl::exec

@@ -3,12 +3,12 @@
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "core/status.hpp"
+#include "core/thread_annotations.hpp"
 #include "exec/batch.hpp"
 #include "log/log.hpp"
 
@@ -29,7 +29,7 @@ class WorkerPool {
   WorkerPool& operator=(const WorkerPool&) = delete;
   ~WorkerPool() {
     {
-      std::lock_guard<std::mutex> lock(mutex_);
+      core::MutexLock lock(mutex_);
       stopping_ = true;
     }
     wake_.notify_all();
@@ -41,7 +41,7 @@ class WorkerPool {
     auto* self = static_cast<WorkerPool*>(pool);
     // Notified under the lock: once the job is visible the batch may finish and the
     // pool be destroyed, so the condition variable must not be touched after unlocking.
-    std::lock_guard<std::mutex> lock(self->mutex_);
+    core::MutexLock lock(self->mutex_);
     self->jobs_.push_back({run, index, attempt});
     self->wake_.notify_one();
   }
@@ -57,8 +57,9 @@ class WorkerPool {
     for (;;) {
       Job job;
       {
-        std::unique_lock<std::mutex> lock(mutex_);
-        wake_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+        core::UniqueLock lock(mutex_);
+        // A loop, not a predicate: clang checks guarded reads in this scope, not in a lambda.
+        while (!stopping_ && jobs_.empty()) wake_.wait(lock.native());
         if (jobs_.empty()) return;  // stopping, and nothing left
         job = jobs_.front();
         jobs_.pop_front();
@@ -76,14 +77,14 @@ class WorkerPool {
 
   const ItemFn fn_;
   void* const user_;
-  std::mutex mutex_;
+  core::Mutex mutex_;
   std::condition_variable wake_;
-  std::deque<Job> jobs_;   // guarded by mutex_
-  bool stopping_ = false;  // guarded by mutex_
+  std::deque<Job> jobs_ PTL_GUARDED_BY(mutex_);
+  bool stopping_ PTL_GUARDED_BY(mutex_) = false;
   std::vector<std::thread> threads_;
 };
 
-uint32_t worker_count(const BatchOptions& options, size_t n, uint32_t asked) {
+uint32_t worker_count(const RunOptions& options, size_t n, uint32_t asked) {
   const uint32_t ceiling =
       options.adaptive ? options.adaptive->max_concurrent : options.limits.max_concurrent;
   // Fewer workers than permits would let granted items wait in the queue holding a
@@ -101,16 +102,14 @@ uint32_t worker_count(const BatchOptions& options, size_t n, uint32_t asked) {
 
 }  // namespace
 
-BatchReport run_blocking(BatchOptions options, size_t n, uint32_t workers, ItemFn fn, void* user,
-                         std::span<int> statuses) {
+RunCounts run_blocking(RunOptions options, size_t n, uint32_t workers, ItemFn fn, void* user,
+                       std::span<int> statuses) {
   if (fn == nullptr) core::fail(core::Status::kInvalid, "item function is NULL");
   if (statuses.size() > n) core::fail(core::Status::kInvalid, "statuses is longer than the batch");
-  if (options.adaptive) options.limits.max_concurrent = options.adaptive->initial_concurrent;
-  options.validate();  // before any thread exists
   WorkerPool pool(worker_count(options, n, workers), fn, user);
   BatchRun* run = BatchRun::start(std::move(options), n, {&WorkerPool::enqueue, &pool}, {});
   run->wait(-1);
-  BatchReport report = run->report(statuses);
+  RunCounts report = run->report(statuses);
   run->release();
   return report;  // the pool joins its threads; none holds a job any more
 }

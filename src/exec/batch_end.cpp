@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/status.hpp"
+#include "core/thread_annotations.hpp"
 #include "core/timer_service.hpp"
 #include "exec/batch.hpp"
 #include "log/log.hpp"
@@ -28,7 +29,7 @@ void BatchRun::complete(size_t index, int status, Nanos retry_after_ns) {
   Item& item = items_[index];
   Held held;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    core::MutexLock lock(mutex_);
     if (item.phase != Phase::kRunning) {
       core::fail(Status::kInvalid, "item " + std::to_string(index) + " has no attempt running");
     }
@@ -63,13 +64,13 @@ void BatchRun::complete(size_t index, int status, Nanos retry_after_ns) {
       // permits can go to the next item.
       const int final_status = run_fallback(item, status);
       if (final_status != kOk && final_status != kCanceled &&
-          options_.failure_policy == FailurePolicy::kFailFast) {
+          options_.failure_policy == OnFailure::kFailFast) {
         cancel();
       }
       give_back(held);  // before settling: when wait() returns, every permit is back
       int effects;
       {
-        std::lock_guard<std::mutex> lock(mutex_);
+        core::MutexLock lock(mutex_);
         effects = settle_locked(item, final_status);
       }
       after_settle(effects);
@@ -80,7 +81,7 @@ void BatchRun::complete(size_t index, int status, Nanos retry_after_ns) {
 }
 
 BatchRun::Next BatchRun::decide_next(Item& item, int status) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  core::MutexLock lock(mutex_);
   if (status == kOk || item.attempt >= options_.max_attempts || canceled_) return Next::kSettle;
   ++counts_.retries;
   if (options_.retry_wait_ns > 0) {
@@ -95,12 +96,12 @@ BatchRun::Next BatchRun::decide_next(Item& item, int status) {
 int BatchRun::run_fallback(Item& item, int status) {
   if (status == kOk || options_.fallback.fn == nullptr) return status;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    core::MutexLock lock(mutex_);
     if (canceled_) return status;
   }
   const int final_status = options_.fallback.fn(options_.fallback.user, item.index, status);
   if (final_status == kOk) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    core::MutexLock lock(mutex_);
     ++counts_.fallbacks;
   }
   return final_status;
@@ -109,7 +110,7 @@ int BatchRun::run_fallback(Item& item, int status) {
 void BatchRun::requeue(size_t index) {
   int effects = kNothing;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    core::MutexLock lock(mutex_);
     Item& item = items_[index];
     if (canceled_) {
       effects = settle_locked(item, kCanceled);
@@ -129,7 +130,7 @@ void BatchRun::signal(size_t index, Nanos retry_after_ns) {
   }
   uint64_t epoch;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    core::MutexLock lock(mutex_);
     const Item& item = items_[index];
     if (item.phase != Phase::kRunning) {
       core::fail(Status::kInvalid, "item " + std::to_string(index) + " has no attempt running");
@@ -139,9 +140,26 @@ void BatchRun::signal(size_t index, Nanos retry_after_ns) {
   rate_limit_signal(epoch, retry_after_ns);
 }
 
+void BatchRun::settle(size_t index, const core::Demand& actual) {
+  if (index >= items_.size()) {
+    core::fail(Status::kInvalid, "item index " + std::to_string(index) + " is out of range");
+  }
+  core::PermitId permit;
+  {
+    core::MutexLock lock(mutex_);
+    permit = items_[index].last_shared;
+  }
+  if (permit == 0) {
+    core::fail(Status::kInvalid, "item " + std::to_string(index) +
+                                     " never held a shared permit (no shared limiter, or not "
+                                     "granted yet)");
+  }
+  options_.shared->settle(permit, actual);
+}
+
 void BatchRun::rate_limit_signal(uint64_t grant_epoch, Nanos retry_after_ns) {
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    core::MutexLock lock(mutex_);
     ++counts_.rate_limited;
   }
   if (adaptive_) adaptive_->on_rate_limit(grant_epoch);
@@ -150,7 +168,7 @@ void BatchRun::rate_limit_signal(uint64_t grant_epoch, Nanos retry_after_ns) {
   if (options_.parent != nullptr) {
     try {
       options_.parent->signal(options_.parent_index, retry_after_ns);
-    } catch (const core::Error& e) {
+    } catch (const core::StatusError& e) {
       log::logger().warn("rate-limit signal not passed to the parent batch: {}", e.what());
     }
   }
@@ -168,7 +186,7 @@ int BatchRun::settle_locked(Item& item, int status) {
     ++counts_.canceled;
   } else {
     ++counts_.failed;
-    if (options_.failure_policy == FailurePolicy::kFailFast && !canceled_) effects |= kTripped;
+    if (options_.failure_policy == OnFailure::kFailFast && !canceled_) effects |= kTripped;
   }
   if (++settled_ == items_.size()) {
     finished_at_ = core::monotonic_now();
@@ -188,7 +206,7 @@ void BatchRun::cancel() {
   std::vector<uint64_t> own_tickets, shared_tickets;
   int effects = kNothing;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    core::MutexLock lock(mutex_);
     if (canceled_) return;
     canceled_ = true;
     size_t index = 0;
@@ -223,25 +241,32 @@ void BatchRun::finish() {
 }
 
 bool BatchRun::wait(Nanos timeout_ns) {
-  std::unique_lock<std::mutex> lock(mutex_);
-  const auto done = [this] { return settled_ == items_.size(); };
+  core::UniqueLock lock(mutex_);
+  // The predicate forms of wait, written out: clang checks the guarded reads here, where
+  // the lock is held, and not in a lambda it cannot see the lock from.
   if (timeout_ns < 0) {
-    settled_cv_.wait(lock, done);
+    while (settled_ != items_.size()) settled_cv_.wait(lock.native());
     return true;
   }
-  return settled_cv_.wait_until(
-      lock, core::to_time_point(core::deadline_after(core::monotonic_now(), timeout_ns)), done);
+  const auto deadline =
+      core::to_time_point(core::deadline_after(core::monotonic_now(), timeout_ns));
+  while (settled_ != items_.size()) {
+    if (settled_cv_.wait_until(lock.native(), deadline) == std::cv_status::timeout) {
+      return settled_ == items_.size();
+    }
+  }
+  return true;
 }
 
-BatchReport BatchRun::report(std::span<int> statuses) {
+RunCounts BatchRun::report(std::span<int> statuses) {
   if (statuses.size() > items_.size()) {
     core::fail(Status::kInvalid, "statuses has " + std::to_string(statuses.size()) +
                                      " entries but the batch has " + std::to_string(items_.size()) +
                                      " items");
   }
-  BatchReport out;
+  RunCounts out;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    core::MutexLock lock(mutex_);
     out = counts_;
     out.pending = items_.size() - settled_;
     out.elapsed_ns =

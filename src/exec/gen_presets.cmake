@@ -6,26 +6,20 @@ if(NOT DEFINED IN OR NOT DEFINED OUT)
   message(FATAL_ERROR "usage: cmake -DIN=presets.csv -DOUT=presets_table.cpp -P gen_presets.cmake")
 endif()
 
-file(STRINGS "${IN}" lines ENCODING UTF-8)
+include(${CMAKE_CURRENT_LIST_DIR}/gen_table.cmake)
+
 set(uint "^[0-9]+$")
 set(real "^[0-9]+(\\.[0-9]+)?$")
 set(names "")
 set(rows "")
-set(lineno 0)
-foreach(line IN LISTS lines)
-  math(EXPR lineno "${lineno} + 1")
-  if(line MATCHES "^[ \t]*(#|$)")
-    continue()
-  endif()
+ptl_csv_rows("${IN}" lines numbers)
+foreach(line lineno IN ZIP_LISTS lines numbers)
   set(where "${IN}:${lineno}")
   # Nine fields, then the description (which may hold commas).
-  string(REGEX MATCH "^[^,;]*,[^,;]*,[^,;]*,[^,;]*,[^,;]*,[^,;]*,[^,;]*,[^,;]*,[^,;]*," head "${line}")
-  string(LENGTH "${head}" head_len)
-  string(SUBSTRING "${line}" ${head_len} -1 desc)
-  if(head STREQUAL "" OR desc STREQUAL "")
+  ptl_csv_split("${line}" 9 fields desc)
+  if(fields STREQUAL "" OR desc STREQUAL "")
     message(FATAL_ERROR "${where}: expected 10 comma-separated columns: ${line}")
   endif()
-  string(REPLACE "," ";" fields "${head}")
   list(GET fields 0 kind)
   list(GET fields 1 name)
   list(GET fields 2 conc)
@@ -78,32 +72,16 @@ foreach(line IN LISTS lines)
     set(rthresh 0)
     set(rfactor 0)
   endif()
-  string(REPLACE "\\" "\\\\" desc "${desc}")
-  string(REPLACE "\"" "\\\"" desc "${desc}")
+  ptl_c_string(desc)
   string(APPEND rows
-    "    {\"${name}\", \"${desc}\", PresetKind::${ckind}, ${conc}, ${rpm}, "
+    "    {\"${name}\", \"${desc}\", PresetEntryKind::${ckind}, ${conc}, ${rpm}, "
     "${amin}, ${amax}, ${backoff}, ${rthresh}, ${rfactor}},\n")
 endforeach()
 if(rows STREQUAL "")
   message(FATAL_ERROR "${IN}: no presets")
 endif()
 
-get_filename_component(in_name "${IN}" NAME)
-set(content "// Generated from ${in_name} by gen_presets.cmake. Do not edit.
-#include \"exec/presets.hpp\"
-
-namespace ptl::exec {
-namespace {
-// clang-format off
-constexpr Preset kPresets[] = {
-${rows}};
-// clang-format on
-}  // namespace
-
-std::span<const Preset> presets() noexcept {
-  return kPresets;
-}
-
-}  // namespace ptl::exec
-")
-file(WRITE "${OUT}" "${content}")
+ptl_write_table("${OUT}" "${IN}" "${CMAKE_CURRENT_LIST_FILE}"
+  "#include \"exec/presets.hpp\"\n"
+  "constexpr PresetEntry kPresets[] = {\n${rows}};\n"
+  "std::span<const PresetEntry> presets() noexcept {\n  return kPresets;\n}\n")

@@ -11,14 +11,14 @@
 namespace ptl::exec {
 
 // What a preset configures; the values equal PTL_PRESET_* of ptl.h.
-enum class PresetKind : uint32_t { kNode = 0, kFlow = 1, kAdaptiveFlow = 2 };
+enum class PresetEntryKind : uint32_t { kNode = 0, kFlow = 1, kAdaptiveFlow = 2 };
 
-struct Preset {
+struct PresetEntry {
   const char* name;         // unique, lower case: "openai_tier1", "flow_moderate"
   const char* description;  // one line
-  PresetKind kind;
+  PresetEntryKind kind;
   uint32_t concurrent;  // max_concurrent / max_concurrent_flows / initial_concurrent_flows
-  uint64_t per_minute;  // max_per_minute / max_flows_per_minute; 0 = unlimited
+  uint64_t per_minute;  // per 60 s: max_per_window / max_flows_per_window; 0 = unlimited
   // kAdaptiveFlow only (0 otherwise): the adaptive controller's bounds and factors.
   uint32_t min_concurrent;
   uint32_t max_concurrent;
@@ -27,8 +27,8 @@ struct Preset {
   double recovery_factor;
 
   // The limiter this preset describes: `concurrent` at once, `per_minute` per 60 s.
-  core::LimiterConfig limiter_config() const noexcept {
-    core::LimiterConfig cfg;
+  core::BasicConfig limiter_config() const noexcept {
+    core::BasicConfig cfg;
     cfg.max_concurrent = concurrent;
     cfg.max_per_window = per_minute;
     cfg.window_seconds = 60.0;
@@ -36,11 +36,14 @@ struct Preset {
   }
 };
 
+// ASCII case-insensitive equality, as the original's Presets.get() compares names.
+bool same_name(std::string_view a, std::string_view b) noexcept;
+
 // Every preset, in the order of presets.csv. Static storage; never changes.
-std::span<const Preset> presets() noexcept;
+std::span<const PresetEntry> presets() noexcept;
 
 // The preset called `name`, compared ASCII case-insensitively as the original's
 // Presets.get() does ("OPENAI_TIER1" finds openai_tier1); nullptr if there is none.
-const Preset* find_preset(std::string_view name) noexcept;
+const PresetEntry* find_preset(std::string_view name) noexcept;
 
 }  // namespace ptl::exec

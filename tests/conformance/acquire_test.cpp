@@ -34,7 +34,8 @@ TEST_P(Acquire, PermitsAreNonZeroDistinctAndOfTheBackend) {
 
 TEST_P(Acquire, TimeoutZeroIsEagainPositiveIsEtimedout) {
   // Blocked by concurrency, with and without a window: refusals leave no trace (no permit,
-  // no place in line, no window entry).
+  // no place in line, no window entry). A positive timeout ends the wait at its deadline.
+  use_test_time();
   for (uint64_t per_window : {uint64_t{0}, uint64_t{100}}) {
     SCOPED_TRACE(per_window);
     Lim lim = make(make_cfg(1, per_window, 60.0));
@@ -42,10 +43,16 @@ TEST_P(Acquire, TimeoutZeroIsEagainPositiveIsEtimedout) {
     ASSERT_EQ(ptl_acquire(lim, 0, &p), PTL_OK);
     EXPECT_EQ(ptl_acquire(lim, 0, &q), PTL_EAGAIN);
     EXPECT_EQ(ptl_acquire_cost(lim, 1, 0, &q), PTL_EAGAIN);
-    EXPECT_EQ(ptl_acquire(lim, 1, &q), PTL_ETIMEDOUT) << ptl_last_error();
-    const int64_t t0 = mono_ns();
-    EXPECT_EQ(ptl_acquire(lim, 30 * kMs, &q), PTL_ETIMEDOUT) << ptl_last_error();
-    EXPECT_GE(mono_ns() - t0, 30 * kMs) << "timed out early";
+    for (const int64_t timeout : {int64_t{1}, 30 * kMs}) {
+      SCOPED_TRACE(timeout);
+      const int64_t t0 = now();
+      Holder timed(lim, [&](ptl_permit* out) { return ptl_acquire(lim, timeout, out); });
+      if (simulated()) {  // on real time 1 ns may be over
+        ASSERT_TRUE(wait_waiting(lim, 1));
+      }
+      ASSERT_TRUE(ends_at(timed, t0 + timeout)) << "timed out early or late";
+      EXPECT_EQ(timed.rc(), PTL_ETIMEDOUT);
+    }
     const ptl_limiter_stats s = stats_of(lim);
     EXPECT_EQ(s.in_flight, 1u);
     EXPECT_EQ(s.waiting, 0u);
@@ -59,6 +66,8 @@ TEST_P(Acquire, TimeoutZeroIsEagainPositiveIsEtimedout) {
   }
 }
 
+// real time on purpose: on local: too, "forever" is a wait on the steady clock's condition
+// variable without a deadline, a path the ManualClock does not take.
 TEST_P(Acquire, HugeAndNegativeTimeoutsWaitForever) {
   // INT64_MAX must not overflow a deadline into the past; any negative value is forever.
   for (int64_t timeout : {INT64_MAX, INT64_MAX - 1, int64_t{-1}, int64_t{-12345}, INT64_MIN})
@@ -148,37 +157,43 @@ TEST_P(TryAcquire, RetryAfterIsMinusOneWhenOnlyConcurrencyIsExhausted) {
 }
 
 TEST_P(TryAcquire, RetryAfterIsTheTimeUntilTheWindowAllows) {
+  use_test_time();
   constexpr int64_t kWindow = 300 * kMs;
   Lim lim = make(make_cfg(10, 2, 0.3));
-  const int64_t a0 = mono_ns();
+  const int64_t a0 = now();
   ptl_permit p = 0;
   ASSERT_EQ(ptl_try_acquire(lim, &p, nullptr), PTL_OK);
-  const int64_t a1 = mono_ns();
+  const int64_t a1 = now();
   ASSERT_EQ(ptl_release(lim, p), PTL_OK);
   ASSERT_EQ(ptl_try_acquire(lim, &p, nullptr), PTL_OK);
   ASSERT_EQ(ptl_release(lim, p), PTL_OK);
 
   int64_t retry = 0;
-  const int64_t c0 = mono_ns();
+  const int64_t c0 = now();
   ASSERT_EQ(ptl_try_acquire(lim, &p, &retry), PTL_EAGAIN);
-  const int64_t c1 = mono_ns();
+  const int64_t c1 = now();
   EXPECT_GT(retry, 0);
-  EXPECT_LE(retry, kWindow);
-  // The first grant g lies in [a0, a1] and leaves the window at g + W; the call ran in
-  // [c0, c1]: the exact answer lies in [a0 + W - c1, a1 + W - c0] (1 ms for rounding).
-  EXPECT_GE(retry, a0 + kWindow - c1 - kMs) << "retry_after too short: a retry would fail";
-  EXPECT_LE(retry, a1 + kWindow - c0 + kMs) << "retry_after too long";
+  EXPECT_LE(retry, kWindow + 1);
+  // The first grant g lies in [a0, a1] and leaves the window at g + W + 1 ns (windows
+  // include both ends); the call ran in [c0, c1]: the exact answer lies in
+  // [a0 + W + 1 - c1, a1 + W + 1 - c0] (1 ms for rounding on real time).
+  const int64_t rounding = simulated() ? 0 : kMs;
+  EXPECT_GE(retry, a0 + kWindow + 1 - c1 - rounding) << "too short: a retry would fail";
+  EXPECT_LE(retry, a1 + kWindow + 1 - c0 + rounding) << "retry_after too long";
 
-  // Still full a little before that time ...
+  // Still full a little before that time, and 1 ns before it ...
   if (retry > 40 * kMs) {
-    sleep_ns(retry - 30 * kMs - (mono_ns() - c1));
+    advance_to(c1 + retry - 30 * kMs);
     const int rc = ptl_try_acquire(lim, &p, nullptr);
-    refused_before(lim, rc, p, a0 + kWindow);  // the first grant is still in the window
+    refused_before(lim, rc, p, a0 + kWindow + 1);  // the first grant is still in the window
   }
+  advance_to(c1 + retry - 1);
+  int rc = ptl_try_acquire(lim, &p, nullptr);
+  refused_before(lim, rc, p, a0 + kWindow + 1);  // real time: checked if the call was early
   // ... and room at that time.
-  sleep_ns(c1 + retry - mono_ns() + 1);
+  advance_to(c1 + retry);
   int64_t retry2 = 0;
-  const int rc = ptl_try_acquire(lim, &p, &retry2);
+  rc = ptl_try_acquire(lim, &p, &retry2);
   EXPECT_EQ(rc, PTL_OK) << "no room " << retry << " ns after; now retry_after " << retry2;
   if (rc == PTL_OK) {
     EXPECT_EQ(ptl_release(lim, p), PTL_OK);
@@ -186,9 +201,10 @@ TEST_P(TryAcquire, RetryAfterIsTheTimeUntilTheWindowAllows) {
 }
 
 TEST_P(TryAcquire, RetryAfterForCost) {
+  use_test_time();
   Lim lim = make(make_cfg(10, 0, 0.3, 10));
   ptl_permit p = 0;
-  const int64_t t0 = mono_ns();
+  const int64_t t0 = now();
   ASSERT_EQ(ptl_acquire_cost(lim, 9, 0, &p), PTL_OK);
   ASSERT_EQ(ptl_release(lim, p), PTL_OK);
   // Plain acquires cost 1: one fits, the next does not.
@@ -198,7 +214,10 @@ TEST_P(TryAcquire, RetryAfterForCost) {
   const int rc = ptl_try_acquire(lim, &p, &retry);
   if (refused_before(lim, rc, p, t0 + 300 * kMs)) {
     EXPECT_GT(retry, 0);
-    EXPECT_LE(retry, 300 * kMs);
+    EXPECT_LE(retry, 300 * kMs + 1);
+    if (simulated()) {
+      EXPECT_EQ(retry, 300 * kMs + 1) << "the cost-9 grant leaves then";
+    }
   }
 }
 
@@ -223,9 +242,10 @@ TEST_P(TryAcquire, HandsFreedPermitToTheQueuedWaiterNotToTryAcquire) {
 TEST_P(TryAcquire, DoesNotJumpAQueuedCostlyWaiter) {
   // 10 units per 0.4 s. 8 units taken; a waiter wants 5 (must wait for the window);
   // a cost-1 request would fit now but must not pass the queued waiter.
+  use_test_time();
   constexpr int64_t kWindow = 400 * kMs;
   Lim lim = make(make_cfg(10, 0, 0.4, 10));
-  const int64_t t8 = mono_ns();
+  const int64_t t8 = now();
   ptl_permit p = 0, q = 0;
   ASSERT_EQ(ptl_acquire_cost(lim, 8, 0, &p), PTL_OK);
   ASSERT_EQ(ptl_release(lim, p), PTL_OK);
@@ -238,17 +258,26 @@ TEST_P(TryAcquire, DoesNotJumpAQueuedCostlyWaiter) {
   refused_before(lim, rc, q, t8 + kWindow);
   rc = ptl_acquire_cost(lim, 1, 0, &q);
   refused_before(lim, rc, q, t8 + kWindow);
-  rc = ptl_acquire_cost(lim, 1, 20 * kMs, &q);
-  refused_before(lim, rc, q, t8 + kWindow, PTL_ETIMEDOUT);
+  {
+    const int64_t t1 = now();
+    Holder timed(lim, 1, 20 * kMs);
+    if (simulated()) {
+      ASSERT_TRUE(wait_waiting(lim, 2));
+      ASSERT_TRUE(ends_at(timed, t1 + 20 * kMs));
+    }
+    ASSERT_TRUE(timed.wait_done());
+    if (timed.t_after() < t8 + kWindow) {
+      EXPECT_EQ(timed.rc(), PTL_ETIMEDOUT) << "a waiter with a timeout passed the big one";
+    }
+  }
   Holder small(lim, 1);
   ASSERT_TRUE(wait_until([&] { return stats_of(lim).waiting == 2 || small.done(); }));
-  ASSERT_TRUE(big.wait_done());
+  // Neither can be granted before the 8 units leave the window, at t8 + W + 1 ns.
+  ASSERT_TRUE(ends_at(big, t8 + kWindow + 1));
   ASSERT_TRUE(small.wait_done());
   EXPECT_EQ(big.rc(), PTL_OK);
   EXPECT_EQ(small.rc(), PTL_OK);
-  // Neither could be granted before the 8 units left the window.
-  EXPECT_GE(big.t_after(), t8 + kWindow);
-  EXPECT_GE(small.t_after(), t8 + kWindow) << "the small waiter passed the big one";
+  EXPECT_GE(small.t_after(), t8 + kWindow + 1) << "the small waiter passed the big one";
 }
 
 }  // namespace

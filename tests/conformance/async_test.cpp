@@ -18,11 +18,12 @@ void expect_called_once(const Req& r) {
 // timeout: its callback runs once with that status (for a cancel, before ptl_cancel
 // returns), the ticket is then unknown, the line empty, the end counted, and the permit's
 // release later grants it nothing.
-void ends_without_a_grant(ptl_limiter* lim, bool cancel) {
+void ends_without_a_grant(Conformance& test, ptl_limiter* lim, bool cancel) {
   const ptl_permit held = take(lim);
-  Req r;
+  auto* req = new Req;  // leaked if a check fails: a late callback must still find it
+  Req& r = *req;
   uint64_t ticket = 0;
-  const int64_t t0 = mono_ns();
+  const int64_t t0 = test.now();
   ASSERT_EQ(r.start(lim, 1, cancel ? -1 : 50 * kMs, &ticket), PTL_OK) << ptl_last_error();
   if (cancel) {
     ASSERT_TRUE(wait_waiting(lim, 1));
@@ -30,8 +31,17 @@ void ends_without_a_grant(ptl_limiter* lim, bool cancel) {
     ASSERT_EQ(ptl_cancel(lim, ticket), PTL_OK) << ptl_last_error();
     EXPECT_EQ(r.calls.load(), 1) << "the callback had not run when ptl_cancel returned";
   } else {
+    test.advance_to(t0 + 50 * kMs - 1);
+    const int calls = r.calls.load();
+    if (test.now() < t0 + 50 * kMs) {
+      EXPECT_EQ(calls, 0) << "timed out early";
+    }
+    test.advance_to(t0 + 50 * kMs);  // simulated time: the timer runs on this thread
     ASSERT_TRUE(r.wait(10 * kSec)) << "an async timeout never fired";
     EXPECT_GE(r.t_cb.load(), t0 + 50 * kMs) << "timed out early";
+    if (test.simulated()) {
+      EXPECT_EQ(r.t_cb.load(), t0 + 50 * kMs) << "timed out late";
+    }
   }
   EXPECT_EQ(r.status.load(), cancel ? PTL_ECANCELED : PTL_ETIMEDOUT);
   EXPECT_EQ(ptl_cancel(lim, ticket), PTL_ENOTFOUND);
@@ -41,6 +51,7 @@ void ends_without_a_grant(ptl_limiter* lim, bool cancel) {
   ASSERT_EQ(ptl_release(lim, held), PTL_OK);
   expect_called_once(r);
   EXPECT_EQ(stats_of(lim).in_flight, 0u) << "the ended request was granted later";
+  delete req;
 }
 
 TEST_P(Async, ImmediateGrantRunsInlineExactlyOnce) {
@@ -111,19 +122,33 @@ TEST_P(Async, GrantedByAReleaseOfAnotherRegistryExactlyOnce) {
 }
 
 TEST_P(Async, WindowBlockedGrantComesFromTheTimer) {
+  use_test_time();
+  constexpr int64_t kWindow = 150 * kMs;
   Lim lim = make(make_cfg(5, 1, 0.15));
-  const int64_t t0 = mono_ns();
+  const int64_t t0 = now();
   ASSERT_EQ(ptl_release(lim, take(lim)), PTL_OK);
-  Req r;
+  auto* req = new Req;  // leaked if a check fails: a late callback must still find it
+  Req& r = *req;
   ASSERT_EQ(r.start(lim, 1, -1, nullptr), PTL_OK);
+  // The grant leaves the window at t0 + W + 1 ns (windows include both ends).
+  advance_to(t0 + kWindow);
+  const int calls = r.calls.load();
+  if (now() < t0 + kWindow + 1) {
+    EXPECT_EQ(calls, 0) << "granted inside the window";
+  }
+  advance_to(t0 + kWindow + 1);  // simulated time: the timer runs on this thread
   ASSERT_TRUE(r.wait(5 * kSec)) << "nobody granted an async waiter when the window slid";
   EXPECT_EQ(r.status.load(), PTL_OK);
-  EXPECT_GE(r.t_cb.load(), t0 + 150 * kMs) << "granted inside the window";
+  EXPECT_GE(r.t_cb.load(), t0 + kWindow + 1) << "granted inside the window";
+  if (simulated()) {
+    EXPECT_EQ(r.t_cb.load(), t0 + kWindow + 1) << "granted late";
+  }
   EXPECT_EQ(ptl_release(lim, r.permit.load()), PTL_OK);
+  delete req;
 }
 
 TEST_P(Async, CancelRunsCallbackWithEcanceledBeforeReturning) {
-  ends_without_a_grant(make(make_cfg(1)), true);
+  ends_without_a_grant(*this, make(make_cfg(1)), true);
 }
 
 TEST_P(Async, CancelUnknownTickets) {
@@ -159,15 +184,18 @@ TEST_P(Async, CancelThroughAnotherLimiterDoesNothing) {
 }
 
 TEST_P(Async, TimeoutCompletesWithEtimedout) {
-  ends_without_a_grant(make(make_cfg(1)), false);
+  use_test_time();
+  ends_without_a_grant(*this, make(make_cfg(1)), false);
 }
 
 TEST_P(Async, CancelledAndTimedOutLeaveTheLineToTheOthersInOrder) {
   // One line: async, sync, (cancelled async), async; a timed-out one before them.
+  use_test_time();
   Lim lim = make(make_cfg(1));
   const ptl_permit held = take(lim);
   Req timed;
   ASSERT_EQ(timed.start(lim, 1, 50 * kMs, nullptr), PTL_OK);
+  advance(50 * kMs);
   ASSERT_TRUE(timed.wait());
   EXPECT_EQ(timed.status.load(), PTL_ETIMEDOUT);
   EXPECT_EQ(stats_of(lim).waiting, 0u);

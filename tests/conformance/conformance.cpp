@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "registry/local/testing.hpp"
 #ifdef PTL_CONFORMANCE_REDIS
 #include "redis_server.hpp"
 #endif
@@ -97,6 +98,60 @@ void Conformance::TearDown() {
   for (auto it = opened_.rbegin(); it != opened_.rend(); ++it) ptl_registry_close(it->reg);
   opened_.clear();
   for (const std::string& s : segments_) shm_unlink(("/ptl." + s).c_str());
+  if (clock_) {
+    ptl::local::testing::set_clock(nullptr);
+    limiter_time() = {};
+    clock_.reset();  // after the registries: it may hold the last references to limiters
+  }
+}
+
+void Conformance::use_test_time() {
+  ASSERT_FALSE(made_) << "use_test_time() after make(): the limiter keeps its clock";
+  if (backend().kind != Kind::kLocal || clock_) return;
+  clock_ = std::make_unique<ManualClock>();
+  ptl::local::testing::set_clock(clock_.get());
+  ManualClock* clock = clock_.get();
+  limiter_time().now = [clock] { return clock->now(); };
+  limiter_time().unblock = [clock] { clock->advance(24 * 3600 * kSec); };
+  reg_ = open(uri_, true);  // "local:": a new registry, on the clock
+  ASSERT_NE(reg_, nullptr);
+}
+
+void Conformance::advance(int64_t d) {
+  if (d <= 0) return;
+  if (clock_) {
+    clock_->advance(d);
+  } else {
+    sleep_ns(d);
+  }
+}
+
+void Conformance::advance_to(int64_t t) {
+  if (clock_) {
+    advance(t - now());
+    return;
+  }
+  while (mono_ns() < t) sleep_ns(t - mono_ns());
+}
+
+bool Conformance::ends_at(Holder& h, int64_t at) {
+  advance_to(at - 1);
+  if (clock_) {
+    EXPECT_FALSE(h.wait_done(20 * kMs)) << "ended 1 ns early, at " << h.t_after() - at << " ns";
+  } else if (h.done()) {
+    EXPECT_GE(h.t_after(), at) << "ended " << (at - h.t_after()) / kMs << " ms early";
+  }
+  advance_to(at);
+  if (!h.wait_done()) {
+    ADD_FAILURE() << "still blocked at its end";
+    return false;
+  }
+  if (clock_) {
+    EXPECT_EQ(h.t_after(), at) << "ended " << h.t_after() - at << " ns late";
+  } else {
+    EXPECT_GE(h.t_after(), at) << "ended " << (at - h.t_after()) / kMs << " ms early";
+  }
+  return true;
 }
 
 std::string Conformance::fresh_uri() {
@@ -142,8 +197,18 @@ ptl_registry* Conformance::open_own() {
 }
 
 Lim Conformance::make(const ptl_limiter_config& cfg, std::string name) {
+  made_ = true;
   if (name.empty()) name = "lim-" + std::to_string(next_name_++);
   EXPECT_EQ(ptl_registry_register(reg_, name.c_str(), &cfg, 0), PTL_OK)
+      << name << ": " << ptl_last_error();
+  return get(reg_, name);
+}
+
+Lim Conformance::make_policy(const std::vector<ptl_limit>& limits, std::string name) {
+  made_ = true;
+  if (name.empty()) name = "pol-" + std::to_string(next_name_++);
+  const ptl_policy p = policy_of(limits);
+  EXPECT_EQ(ptl_registry_register_policy(reg_, name.c_str(), &p, 0), PTL_OK)
       << name << ": " << ptl_last_error();
   return get(reg_, name);
 }

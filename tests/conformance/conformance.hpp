@@ -1,5 +1,5 @@
 // The C ABI conformance suite: every TEST_P of this folder runs against each registry
-// backend (design sections 3 and 4: every backend has the same semantics), through a
+// backend (the C ABI's semantics and guarantees are the same on every backend), through a
 // registry of its own: local:, shm://<a segment of this test> and, when built with
 // PTL_WITH_REDIS, redis://127.0.0.1:<the test's redis-server>?prefix=<a prefix of this
 // test>. What legitimately differs between backends is stated once, in Backend.
@@ -8,12 +8,14 @@
 #include <gtest/gtest.h>
 #include <pocketflow_throttled/ptl.h>
 
+#include <memory>
 #include <ostream>
 #include <string>
 #include <vector>
 
 #include "capi_util.hpp"
 #include "limiter_util.hpp"
+#include "manual_clock.hpp"
 
 namespace ptl_test {
 
@@ -77,8 +79,32 @@ class Conformance : public ::testing::TestWithParam<Backend> {
   // (for local: a new private registry).
   ptl_registry* open_own();
 
+ public:
+  // ---- time (ADR 19); public for the helpers of a suite ----
+  // Puts the test on the time its backend's windows, timeouts and penalties are tested on
+  // (call it first, before make()). local:: simulated time, a ManualClock that moves only
+  // in advance(); reg() is opened anew on it, and limiter_now() (Holder, Req,
+  // refused_before) reads it. shm:// and redis:// keep real time: their clocks are shared
+  // by the processes of a host, or are the Redis server's.
+  void use_test_time();
+  bool simulated() const { return clock_ != nullptr; }
+  // The time the limiters read, in ns.
+  int64_t now() const { return clock_ ? clock_->now() : mono_ns(); }
+  // Lets d ns pass: advances the ManualClock, running the timers then due on this thread
+  // (async deadlines, wake-ups), or sleeps at least d. advance_to: until now() >= t.
+  void advance(int64_t d);
+  void advance_to(int64_t t);
+  // For a call blocked in h that must end at `at` and not before: brings the time to
+  // at - 1 ns and checks that h has not ended (simulated time: still blocked after 20 ms
+  // of real time; real time: if it ended, then not before `at`), then to `at`, waits for
+  // h to end and checks it ended at `at` (on real time: not before). False if it did not end.
+  bool ends_at(Holder& h, int64_t at);
+
+ protected:
   // Registers cfg under name (a fresh one if empty) in reg() and returns a handle to it.
   Lim make(const ptl_limiter_config& cfg, std::string name = "");
+  // Registers a policy of `limits` under name (fresh if empty) in reg(); a handle to it.
+  Lim make_policy(const std::vector<ptl_limit>& limits, std::string name = "");
   // A handle to name through r.
   static Lim get(ptl_registry* r, const std::string& name);
 
@@ -90,11 +116,13 @@ class Conformance : public ::testing::TestWithParam<Backend> {
     ptl_registry* reg;
     bool reset_at_end;  // redis://: removes the keys of the test's prefix
   };
+  std::unique_ptr<ManualClock> clock_;  // local: on simulated time only
   std::string uri_;
   ptl_registry* reg_ = nullptr;
   std::vector<Opened> opened_;
   std::vector<std::string> segments_;
   int next_name_ = 0;
+  bool made_ = false;  // make() or make_policy() was called
 };
 
 }  // namespace ptl_test

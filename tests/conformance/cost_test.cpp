@@ -85,16 +85,19 @@ TEST_P(Cost, DownwardCorrectionLetsAWaiterIn) {
 }
 
 TEST_P(Cost, CostWindowSlides) {
+  use_test_time();
   Lim lim = make(make_cfg(5, 0, 0.15, 10));
   ptl_permit p = 0;
-  const int64_t t0 = mono_ns();
+  const int64_t t0 = now();
   ASSERT_EQ(ptl_acquire_cost(lim, 10, 0, &p), PTL_OK);
   ASSERT_EQ(ptl_release(lim, p), PTL_OK);
-  ASSERT_EQ(ptl_acquire_cost(lim, 4, 20 * kSec, &p), PTL_OK);
-  EXPECT_GE(mono_ns(), t0 + 150 * kMs) << "cost granted before the window slid";
-  ASSERT_EQ(ptl_release(lim, p), PTL_OK);
+  Holder four(lim, 4, 20 * kSec);
+  ASSERT_TRUE(wait_waiting(lim, 1));
+  ASSERT_TRUE(ends_at(four, t0 + 150 * kMs + 1)) << "cost granted before the window slid";
+  EXPECT_EQ(four.rc(), PTL_OK);
+  four.finish();  // releases
   const ptl_limiter_stats s = stats_of(lim);
-  if (mono_ns() < t0 + 300 * kMs) {  // the cost-4 grant (after t0 + 150 ms) still counts
+  if (now() < t0 + 300 * kMs) {  // the cost-4 grant (after t0 + 150 ms) still counts
     EXPECT_EQ(s.current_window_cost, 4u);
   }
 }
@@ -102,10 +105,11 @@ TEST_P(Cost, CostWindowSlides) {
 TEST_P(Cost, CorrectionAfterTheGrantLeftTheWindowCostsNothingNow) {
   // A permit held longer than the window: its grant has left the window, so correcting
   // its cost on release must not leave cost behind that never expires.
+  use_test_time();
   Lim lim = make(make_cfg(10, 0, 0.1, 10));
   ptl_permit p = 0;
   ASSERT_EQ(ptl_acquire_cost(lim, 5, 0, &p), PTL_OK);
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  advance(100 * kMs + 1);  // the grant leaves the window (which includes its end)
   ASSERT_EQ(ptl_release_cost(lim, p, 9), PTL_OK);
   EXPECT_EQ(stats_of(lim).current_window_cost, 0u);
   ptl_permit q = 0;

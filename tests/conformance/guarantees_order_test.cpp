@@ -1,4 +1,4 @@
-// Design section 4 under real threads, on every backend: FIFO grant order across the
+// The guarantees under real threads, on every backend: FIFO grant order across the
 // registries that share a limiter, and no starvation.
 #include <vector>
 

@@ -1,4 +1,4 @@
-// Design section 4 under real threads, on every backend: never over quota, and a window
+// The guarantees under real threads, on every backend: never over quota, and a window
 // that is used to the full.
 #include <random>
 #include <vector>
@@ -84,6 +84,8 @@ TEST_P(Quota, SlidingWindowNeverExceeded) {
   EXPECT_EQ(stats_of(handles[0]).total_acquired, obs.grants());
 }
 
+// real time on purpose: 20 threads race for the window's edge, timed by an outside observer;
+// the edge's arithmetic itself is tested on simulated time (Window, TryAcquire).
 TEST_P(Quota, BoundaryBurstStaysInsideTheWindow) {
   // 10 per 0.3 s. One grant at g0, then at g0 + 0.7 W a burst of 20 requests. A strict
   // sliding window grants 9 at once, 1 at g0 + W, 9 at ~g0 + 1.7 W, 1 at ~g0 + 2 W.

@@ -68,7 +68,9 @@ TEST_P(Reconfigure, RemovingTheWindowWakesAWindowBlockedWaiter) {
 }
 
 TEST_P(Reconfigure, KeepsWindowHistory) {
+  use_test_time();
   Lim lim = make(make_cfg(10, 2, 30.0));
+  const int64_t t0 = now();
   ptl_permit p = 0;
   for (int i = 0; i < 2; ++i) {
     ASSERT_EQ(ptl_acquire(lim, 0, &p), PTL_OK);
@@ -87,8 +89,10 @@ TEST_P(Reconfigure, KeepsWindowHistory) {
   const ptl_limiter_config shortw = make_cfg(10, 3, 0.1);
   ASSERT_EQ(ptl_limiter_reconfigure(lim, &shortw), PTL_OK);
   EXPECT_EQ(ptl_try_acquire(lim, &p, nullptr), PTL_EAGAIN) << "history lost on window change";
-  ASSERT_EQ(ptl_acquire(lim, 5 * kSec, &p), PTL_OK);
-  EXPECT_EQ(ptl_release(lim, p), PTL_OK);
+  Holder waiter(lim, 1, 5 * kSec);
+  ASSERT_TRUE(wait_waiting(lim, 1));
+  ASSERT_TRUE(ends_at(waiter, t0 + 100 * kMs + 1)) << "not the first grant's 0.1 s window";
+  EXPECT_EQ(waiter.rc(), PTL_OK);
 }
 
 TEST_P(Reconfigure, PermitsSurviveModeSwitches) {

@@ -18,6 +18,7 @@ int start_async(ptl_limiter* lim, int64_t timeout, std::atomic<int>* st, uint64_
 }
 
 TEST_P(Stats, ExactCounts) {
+  use_test_time();
   Lim lim = make(make_cfg(2, 0, 1.0, 0));
   ptl_limiter_stats s = stats_of(lim);
   EXPECT_EQ(s.config.max_concurrent, 2u);
@@ -51,12 +52,22 @@ TEST_P(Stats, ExactCounts) {
   const ptl_limiter_stats s2 = stats_of(lim);
   EXPECT_EQ(s2.total_rejected + s2.total_timeouts, 4u);
 
-  // Two sync timeouts and one async timeout.
-  EXPECT_EQ(ptl_acquire(lim, 5 * kMs, &c), PTL_ETIMEDOUT);
-  EXPECT_EQ(ptl_acquire_cost(lim, 1, 5 * kMs, &c), PTL_ETIMEDOUT);
+  // Two sync timeouts and one async timeout, 5 ms each.
+  for (bool with_cost : {false, true}) {
+    const int64_t t = now();
+    Holder timed(lim, [&](ptl_permit* out) {
+      return with_cost ? ptl_acquire_cost(lim, 1, 5 * kMs, out) : ptl_acquire(lim, 5 * kMs, out);
+    });
+    if (simulated()) {
+      ASSERT_TRUE(wait_waiting(lim, 1));
+    }
+    ASSERT_TRUE(ends_at(timed, t + 5 * kMs));
+    EXPECT_EQ(timed.rc(), PTL_ETIMEDOUT);
+  }
   std::atomic<int> st{1};
   uint64_t ticket = 0;
   ASSERT_EQ(start_async(lim, 5 * kMs, &st, &ticket), PTL_OK);
+  advance(5 * kMs);
   ASSERT_TRUE(wait_until([&] { return st.load() != 1; }));
   EXPECT_EQ(st.load(), PTL_ETIMEDOUT);
   s = stats_of(lim);
@@ -85,9 +96,9 @@ TEST_P(Stats, ExactCounts) {
       EXPECT_EQ(ptl_release(lim, p), PTL_OK);
     });
   ASSERT_TRUE(wait_waiting(lim, 3));
-  const int64_t all_waiting = mono_ns();
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  const int64_t released = mono_ns();
+  const int64_t all_waiting = now();
+  advance(20 * kMs);
+  const int64_t released = now();
   ASSERT_EQ(ptl_release(lim, a), PTL_OK);
   for (auto& t : ws) t.join();
   EXPECT_EQ(granted.load(), 3);
@@ -97,6 +108,9 @@ TEST_P(Stats, ExactCounts) {
   EXPECT_EQ(s.in_flight, 1u);
   // Each of the three waited at least from all_waiting to released.
   EXPECT_GE(s.total_wait_ns, static_cast<uint64_t>(3 * (released - all_waiting)));
+  if (simulated()) {  // and exactly that, plus the three 5 ms timeouts (the cancel: none)
+    EXPECT_EQ(s.total_wait_ns, static_cast<uint64_t>(3 * (released - all_waiting) + 15 * kMs));
+  }
   EXPECT_EQ(s.total_cancelled, 1u);
   EXPECT_EQ(ptl_release(lim, b), PTL_OK);
   EXPECT_EQ(stats_of(lim).in_flight, 0u);
@@ -133,19 +147,26 @@ TEST_P(Stats, ConfigAndCountsByHandleAndByName) {
 }
 
 TEST_P(Stats, WindowCountIsEvictedAtTheTimeOfTheCall) {
+  use_test_time();
+  constexpr int64_t kWindow = 200 * kMs;
   Lim lim = make(make_cfg(10, 5, 0.2, 50));
   ptl_permit p = 0;
-  const int64_t t0 = mono_ns();
+  const int64_t t0 = now();
   for (int i = 0; i < 3; ++i) {
     ASSERT_EQ(ptl_acquire_cost(lim, 4, 0, &p), PTL_OK);
     ASSERT_EQ(ptl_release(lim, p), PTL_OK);
   }
+  const int64_t t1 = now();  // after the last grant
   ptl_limiter_stats s = stats_of(lim);
-  if (mono_ns() < t0 + 200 * kMs) {
+  if (now() < t0 + kWindow) {
     EXPECT_EQ(s.current_window_count, 3u);
     EXPECT_EQ(s.current_window_cost, 12u);
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(230));
+  if (simulated()) {  // the window includes its end
+    advance_to(t1 + kWindow);
+    EXPECT_EQ(stats_of(lim).current_window_count, 3u) << "evicted 1 ns early";
+  }
+  advance_to(t1 + kWindow + 1);
   s = stats_of(lim);  // no acquire since: the stats call itself evicts
   EXPECT_EQ(s.current_window_count, 0u);
   EXPECT_EQ(s.current_window_cost, 0u);
@@ -153,22 +174,34 @@ TEST_P(Stats, WindowCountIsEvictedAtTheTimeOfTheCall) {
 }
 
 TEST_P(Stats, TimedOutAcquireLeavesNoTraceInTheWindow) {
+  use_test_time();
+  constexpr int64_t kWindow = 200 * kMs;
   Lim lim = make(make_cfg(10, 2, 0.2));
   ptl_permit p = 0;
-  const int64_t t0 = mono_ns();
+  const int64_t t0 = now();
   for (int i = 0; i < 2; ++i) {
     ASSERT_EQ(ptl_acquire(lim, 0, &p), PTL_OK);
     ASSERT_EQ(ptl_release(lim, p), PTL_OK);
   }
-  int rc = ptl_acquire(lim, 20 * kMs, &p);
-  refused_before(lim, rc, p, t0 + 200 * kMs, PTL_ETIMEDOUT);
-  rc = ptl_try_acquire(lim, &p, nullptr);
-  refused_before(lim, rc, p, t0 + 200 * kMs);
+  const int64_t t1 = now();  // after the last grant
+  {
+    Holder timed(lim, 1, 20 * kMs);
+    if (simulated()) {
+      ASSERT_TRUE(wait_waiting(lim, 1));
+      ASSERT_TRUE(ends_at(timed, t1 + 20 * kMs));
+    }
+    ASSERT_TRUE(timed.wait_done());
+    if (timed.t_after() < t0 + kWindow) {
+      EXPECT_EQ(timed.rc(), PTL_ETIMEDOUT) << ptl_status_name(timed.rc());
+    }
+  }
+  int rc = ptl_try_acquire(lim, &p, nullptr);
+  refused_before(lim, rc, p, t0 + kWindow);
   const uint64_t count = stats_of(lim).current_window_count;
-  if (mono_ns() < t0 + 200 * kMs) {
+  if (now() < t0 + kWindow) {
     EXPECT_EQ(count, 2u) << "the timed-out acquire was counted in the window";
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(230));
+  advance_to(t1 + kWindow + 1);
   EXPECT_EQ(stats_of(lim).current_window_count, 0u);
   ptl_permit q = 0, r = 0;
   ASSERT_EQ(ptl_try_acquire(lim, &p, nullptr), PTL_OK);

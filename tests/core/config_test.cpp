@@ -13,20 +13,20 @@ namespace {
 Status status_of(void (*fn)()) {
   try {
     fn();
-  } catch (const Error& e) {
+  } catch (const StatusError& e) {
     return e.status();
   }
   return Status::kOk;
 }
 
 TEST(Config, RejectsZeroConcurrencyAndBadWindows) {
-  EXPECT_EQ(status_of([] { LimiterConfig{.max_concurrent = 0}.validate(); }), Status::kInvalid);
-  EXPECT_EQ(status_of([] { LimiterConfig{.window_seconds = NAN}.validate(); }), Status::kInvalid);
-  EXPECT_EQ(status_of([] { LimiterConfig{.window_seconds = 0}.validate(); }), Status::kInvalid);
-  EXPECT_EQ(status_of([] { LimiterConfig{.window_seconds = -1}.validate(); }), Status::kInvalid);
-  EXPECT_EQ(status_of([] { LimiterConfig{.window_seconds = INFINITY}.validate(); }),
+  EXPECT_EQ(status_of([] { BasicConfig{.max_concurrent = 0}.validate(); }), Status::kInvalid);
+  EXPECT_EQ(status_of([] { BasicConfig{.window_seconds = NAN}.validate(); }), Status::kInvalid);
+  EXPECT_EQ(status_of([] { BasicConfig{.window_seconds = 0}.validate(); }), Status::kInvalid);
+  EXPECT_EQ(status_of([] { BasicConfig{.window_seconds = -1}.validate(); }), Status::kInvalid);
+  EXPECT_EQ(status_of([] { BasicConfig{.window_seconds = INFINITY}.validate(); }),
             Status::kInvalid);
-  EXPECT_EQ(status_of([] { LimiterConfig{}.validate(); }), Status::kOk);
+  EXPECT_EQ(status_of([] { BasicConfig{}.validate(); }), Status::kOk);
 }
 
 TEST(Config, NamesMustBeShortValidUtf8) {

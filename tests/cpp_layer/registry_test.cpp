@@ -1,4 +1,4 @@
-// ptl::Registry and ptl::registry(): the seed's pattern, named limiters shared by threads,
+// ptl::Registry and ptl::registry(): the shared-limiter pattern, named limiters shared by threads,
 // and the registry operations with their errors.
 #include <gtest/gtest.h>
 
@@ -20,10 +20,10 @@ void call_openai(int /*item*/) {
   g_openai.leave();
 }
 
-TEST(CppRegistry, SeedPatternNeverExceedsMaxConcurrent) {
+TEST(CppRegistry, SharedLimiterPatternNeverExceedsMaxConcurrent) {
   ptl::registry().remove("openai");  // a repeated run (--gtest_repeat) starts afresh
 
-  // The seed's pattern, as users write it:
+  // The shared-limiter pattern, as users write it:
   ptl::registry().register_limiter("openai", {.max_concurrent = 10, .max_per_window = 60});
 
   constexpr int kThreads = 24;

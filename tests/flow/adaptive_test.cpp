@@ -3,7 +3,7 @@
 // instance's RateLimitHit or on signals propagated by its nodes.
 #include <gtest/gtest.h>
 
-#include <pocketflow_throttled/ptl.hpp>
+#include <pocketflow_throttled/ptl_flow.hpp>
 
 #include <atomic>
 #include <chrono>

@@ -16,6 +16,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "flow_test_util.hpp"
@@ -111,7 +112,7 @@ TEST(AsioFlow, WaitsForWindowGrantsAndRetryTimersKeepRunGoing) {
   asio::io_context io(1);
   auto batch = std::make_shared<AsyncDouble>();
   batch->max_concurrent = 3;
-  batch->max_per_minute = 5;  // per window_seconds below: 12 items need three windows
+  batch->max_per_window = 5;  // per window_seconds below: 12 items need three windows
   batch->window_seconds = 0.1;
   batch->max_retries = 2;
   batch->wait = 30ms;
@@ -233,6 +234,31 @@ TEST(AsioFlow, AsyncNodesRefuseTheSyncRun) {
   ptl::Shared shared;
   EXPECT_THROW(node.run(shared), ptl::Error);
 }
+
+TEST(AsioFlow, CoroutineExecutorsShareTheSettingsOfTheThreadOnes) {
+  static_assert(std::is_base_of_v<ptl::ThrottledNodeSettings, AsyncDouble>);
+  static_assert(
+      std::is_base_of_v<ptl::ThrottledFlowSettings, ptl::AsyncThrottledParallelBatchFlow>);
+  AsyncDouble node;
+  node.apply(ptl::presets::get("openai_tier1"));
+  EXPECT_EQ(node.max_per_window, ptl::presets::get("openai_tier1").config.max_per_window);
+  EXPECT_EQ(node.stats().max_per_window, node.max_per_window);
+  node.max_retries = 0;
+  asio::io_context io(1);
+  ptl::Shared shared;
+  shared.set("xs", iota(3));
+  std::future<std::string> result = asio::co_spawn(io, node.run_async(shared), asio::use_future);
+  io.run();
+  EXPECT_THROW(result.get(), ptl::Error) << "the options are validated as for the thread form";
+}
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+TEST(AsioFlow, TheOldSpellingOfCancelledStillNamesTheSameCode) {
+  EXPECT_EQ(ptl::errc::canceled, ptl::errc::cancelled);
+  EXPECT_EQ(ptl::make_error_code(ptl::errc::canceled), ptl::make_error_code(PTL_ECANCELED));
+}
+#pragma GCC diagnostic pop
 
 }  // namespace
 }  // namespace ptl_flow_test

@@ -2,7 +2,7 @@
 // from other threads, statuses and report, cancel, and a Batch destroyed while attempts run.
 #include <gtest/gtest.h>
 
-#include <pocketflow_throttled/ptl.hpp>
+#include <pocketflow_throttled/ptl_flow.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -90,11 +90,49 @@ TEST(CppBatch, AttemptsCompletedFromOtherThreadsSettleEveryItem) {
   const std::vector<int> statuses = batch.statuses();
   for (std::size_t i = 0; i < 20; ++i)
     EXPECT_EQ(statuses[i], i == 4 ? ptl::kStatusExecFailed : PTL_OK) << i;
-  const ptl::BatchReport r = batch.report();
+  const ptl::BatchStats r = batch.stats();
   EXPECT_EQ(r.succeeded, 19u);
   EXPECT_EQ(r.failed, 1u);
   EXPECT_EQ(r.retries, 2u);  // item 4 once, item 9 once
   EXPECT_EQ(r.attempts, 22u);
+}
+
+TEST(CppBatch, ItemsAskTheirEstimateSettleTheirUsageAndPassHeaders) {
+  // A shared policy of 300 tokens held at once: items estimating 100 + i tokens fit two at
+  // a time whatever the batch's own concurrency of 6; each settles 50 + i afterwards.
+  using namespace std::chrono_literals;
+  ptl::Limiter shared =
+      ptl::Limiter::create(ptl::Policy{{"tokens", 300}, {"tokens", 100000, 1min}});
+  Completer loop;
+  std::atomic<std::int64_t> held{0}, peak{0};
+  std::atomic<std::uint64_t> used{0};
+  std::atomic<int> applied{-1};
+  ptl::BatchOptions o;
+  o.limits.max_concurrent = 6;
+  o.shared = shared;
+  o.estimate = [](std::size_t i) { return std::vector<ptl::Amount>{{"tokens", 100 + i}}; };
+  ptl::Batch batch(o, 24, [&](ptl::BatchView b, std::size_t i, std::uint32_t) {
+    const auto estimate = static_cast<std::int64_t>(100 + i);
+    const std::int64_t now = held.fetch_add(estimate) + estimate;
+    std::int64_t p = peak.load();
+    while (now > p && !peak.compare_exchange_weak(p, now)) {
+    }
+    loop.push([&, b, i, estimate] {
+      jitter(i, 300);
+      held.fetch_sub(estimate);
+      b.settle(i, {{"tokens", 50 + i}});
+      used.fetch_add(50 + i);
+      if (i == 0)
+        applied = b.observe_headers(
+            i, {{"x-ratelimit-remaining-tokens", "90000"}, {"x-ratelimit-reset-tokens", "30s"}});
+      b.complete(i, PTL_OK);
+    });
+  });
+  batch.wait();
+  EXPECT_LE(peak.load(), 300) << "the estimates held at once exceeded the shared policy";
+  EXPECT_EQ(shared.usage("tokens", 1min).used, used.load());
+  EXPECT_EQ(applied.load(), 1);
+  EXPECT_TRUE(shared.usage("tokens", 1min).observed_cap.has_value());
 }
 
 TEST(CppBatch, AStartThatThrowsFailsItsAttemptInsteadOfHangingTheBatch) {

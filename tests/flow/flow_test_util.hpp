@@ -2,7 +2,7 @@
 // and a short random pause that makes items overlap and finish out of order.
 #pragma once
 
-#include <pocketflow_throttled/ptl.hpp>
+#include <pocketflow_throttled/ptl_flow.hpp>
 
 #include <algorithm>
 #include <atomic>

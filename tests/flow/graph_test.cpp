@@ -3,7 +3,7 @@
 // (Wiring rules, loops' lifetime and the params/shared containers: wiring_test.cpp.)
 #include <gtest/gtest.h>
 
-#include <pocketflow_throttled/ptl.hpp>
+#include <pocketflow_throttled/ptl_flow.hpp>
 
 #include <chrono>
 #include <stdexcept>

@@ -1,10 +1,10 @@
-// The seed's complete example: two flows (translation and summarization) run at the same
+// The two-services example: two flows (translation and summarization) run at the same
 // time, 15 instances each, and every call of their nodes takes the registered limiter
 // "openai" (10 at once, 60 per window). Together they never pass either limit, and every
 // item completes.
 #include <gtest/gtest.h>
 
-#include <pocketflow_throttled/ptl.hpp>
+#include <pocketflow_throttled/ptl_flow.hpp>
 
 #include <atomic>
 #include <chrono>

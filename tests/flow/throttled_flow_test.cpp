@@ -2,7 +2,7 @@
 // parallel instances), nested limits (flows x calls), statistics and presets.
 #include <gtest/gtest.h>
 
-#include <pocketflow_throttled/ptl.hpp>
+#include <pocketflow_throttled/ptl_flow.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -10,7 +10,6 @@
 #include <numeric>
 #include <stdexcept>
 #include <string>
-#include <type_traits>
 #include <vector>
 
 #include "flow_test_util.hpp"
@@ -19,9 +18,6 @@ namespace ptl_flow_test {
 namespace {
 
 using namespace std::chrono_literals;
-
-static_assert(
-    std::is_same_v<ptl::ThrottledAsyncParallelBatchFlow, ptl::ThrottledParallelBatchFlow>);
 
 // One param set {"id": i} per instance, i in [0, n).
 class PerId : public ptl::ThrottledParallelBatchFlow {
@@ -79,7 +75,7 @@ TEST(ThrottledFlow, OneInstanceFailingNeitherStopsNorCancelsTheOthers) {
   EXPECT_EQ(s.completed_flows, 9u);
   EXPECT_EQ(s.failed_flows, 1u);
   EXPECT_EQ(s.max_concurrent_flows, 5u);
-  EXPECT_EQ(s.max_flows_per_minute, 0u);
+  EXPECT_EQ(s.max_flows_per_window, 0u);
   EXPECT_LE(s.last_run.peak_in_flight, 5u);
 }
 
@@ -181,7 +177,7 @@ TEST(ThrottledFlow, AFlowPresetConfiguresTheFlowInOneLine) {
   const ptl::Preset p = ptl::presets::get("flow_moderate");
   PerId flow(std::make_shared<MaybeFail>(), p);
   EXPECT_EQ(flow.max_concurrent_flows, p.config.max_concurrent);
-  EXPECT_EQ(flow.max_flows_per_minute, p.config.max_per_window);
+  EXPECT_EQ(flow.max_flows_per_window, p.config.max_per_window);
   EXPECT_THROW(flow.apply(ptl::presets::get("openai_tier1")), ptl::Error);
 }
 

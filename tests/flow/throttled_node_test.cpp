@@ -2,7 +2,7 @@
 // policies, retries and fallback, rate-limit recognition, Retry-After, presets, statistics.
 #include <gtest/gtest.h>
 
-#include <pocketflow_throttled/ptl.hpp>
+#include <pocketflow_throttled/ptl_flow.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -109,10 +109,10 @@ TEST(ThrottledNode, FailFastThrowsTheLowestIndexFailureAndCancelsWhatHadNotStart
   } catch (const std::runtime_error& e) {
     EXPECT_STREQ(e.what(), "item 3");
   }
-  const ptl::BatchReport r = node.stats().last_run;
+  const ptl::BatchStats r = node.stats().last_run;
   EXPECT_EQ(r.failed, 2u);
-  EXPECT_GT(r.canceled, 0u) << "fail-fast cancels the items not started";
-  EXPECT_EQ(r.succeeded + r.failed + r.canceled, 30u);
+  EXPECT_GT(r.cancelled, 0u) << "fail-fast cancels the items not started";
+  EXPECT_EQ(r.succeeded + r.failed + r.cancelled, 30u);
   EXPECT_EQ(static_cast<std::uint64_t>(node.calls->load()), r.succeeded + r.failed);
 }
 
@@ -169,7 +169,7 @@ TEST(ThrottledNode, RetriesCountAttemptsInAllAndTheFallbackRescuesTheLastFailure
   EXPECT_EQ((*node.attempts)[4].load(), 3) << "max_retries is the number of attempts in all";
   EXPECT_EQ((*node.attempts)[3].load(), 2);
   EXPECT_EQ((*node.attempts)[2].load(), 1);
-  const ptl::BatchReport r = node.stats().last_run;
+  const ptl::BatchStats r = node.stats().last_run;
   EXPECT_EQ(r.retries, 2u + 4u);  // item 4 twice, each odd item once
   EXPECT_EQ(r.fallbacks, 1u);
   EXPECT_EQ(r.succeeded, 8u);
@@ -246,7 +246,7 @@ TEST(ThrottledNode, APresetConfiguresTheNodeInOneLine) {
   const ptl::Preset p = ptl::presets::get("openai_tier1");
   Square node(p);
   EXPECT_EQ(node.max_concurrent, p.config.max_concurrent);
-  EXPECT_EQ(node.max_per_minute, p.config.max_per_window);
+  EXPECT_EQ(node.max_per_window, p.config.max_per_window);
   EXPECT_DOUBLE_EQ(node.window_seconds, 60.0);
   try {
     node.apply(ptl::presets::get("flow_moderate"));

@@ -2,7 +2,7 @@
 // node is refused, and the params and shared containers name their problems.
 #include <gtest/gtest.h>
 
-#include <pocketflow_throttled/ptl.hpp>
+#include <pocketflow_throttled/ptl_flow.hpp>
 
 #include <memory>
 #include <string>

@@ -1,5 +1,5 @@
 // The steps of ptl_fuzz_capi: one C ABI call each, its operands drawn from the input, its
-// outcome checked against the contract (ptl.h, ARCHITECTURE.md sections 3 and 4) and
+// outcome checked against the contract (ptl.h: each call's semantics and the guarantees) and
 // against the harness's model of the registry and of its private limiters.
 #pragma once
 

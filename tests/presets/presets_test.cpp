@@ -18,7 +18,7 @@ struct Expected {
   const char* name;
   uint32_t kind;
   uint32_t concurrent;  // max_concurrent / max_concurrent_flows / initial_concurrent_flows
-  uint64_t per_minute;  // max_per_minute / max_flows_per_minute; 0 for the original's None
+  uint64_t per_minute;  // max_per_window / max_flows_per_window; 0 for the original's None
   // adaptive flows only
   uint32_t min = 0, max = 0, recovery_threshold = 0;
   double backoff = 0, recovery = 0;

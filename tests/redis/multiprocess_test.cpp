@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "mp_util.hpp"
+#include "stamp_slack.hpp"
 
 namespace ptl_test {
 namespace {
@@ -13,9 +14,7 @@ TEST(RedisMultiProcess, FourProcessesKeepConcurrencyAndTheStrictWindow) {
   constexpr uint32_t kMaxConcurrent = 3;
   constexpr uint64_t kPerWindow = 20;
   constexpr int64_t kWindowUs = 1'000'000;
-  // The longest a grant can precede its logged time: the reply, plus one TIME round
-  // trip (a few ms even under sanitizers on a loaded machine).
-  constexpr int64_t kSlackUs = 100'000;
+  constexpr int64_t kSlackUs = kStampSlackUs;  // how late a logged stamp may be
   RedisReg reg;
   const ptl_limiter_config cfg = make_cfg(kMaxConcurrent, kPerWindow, 1.0);
   ASSERT_EQ(ptl_registry_register(reg, "hammer", &cfg, 0), PTL_OK) << ptl_last_error();

@@ -3,6 +3,7 @@
 // nothing, and succeeds once there is room again. Each test runs on a small tmpfs of its
 // own mounted over /dev/shm in the process's private mount namespace (main() below), so
 // it needs root or CAP_SYS_ADMIN; without, the tests are skipped.
+#include <chrono>
 #include <thread>
 
 #include "async_util.hpp"
@@ -53,13 +54,23 @@ void expect_same(const ptl_limiter_stats& a, const ptl_limiter_stats& b, const c
 
 TEST_F(ShmFull, AWindowedLimitersFirstGrantFailsCleanly) {
   Lim win = reg().make(make_cfg(4, 10, 60.0));
-  Lim full_log = reg().make(make_cfg(4, 100, 60.0));
-  for (int i = 0; i < 16; ++i) {  // a log of 16 entries, all in use
+  // Grants less than window / 1024 apart share one log entry (ADR 15): these are spaced
+  // further apart, so that each takes an entry of its own.
+  Lim full_log = reg().make(make_cfg(4, 100, 30.0));
+  Lim decoy = reg().make(make_cfg(4, 100, 30.0));
+  const auto next_entry = [] { std::this_thread::sleep_for(std::chrono::milliseconds(31)); };
+  exhauster_.prepare(reg());
+  // The name tables the registrations outgrew are free blocks now, one of them the size
+  // of a 32-entry log: the decoy's log grows into it, so that full_log's cannot.
+  for (int i = 0; i < 17; ++i) {
+    if (i > 0) next_entry();
     ptl_permit p = 0;
+    ASSERT_EQ(ptl_acquire(decoy, 0, &p), PTL_OK) << ptl_last_error();
+    ASSERT_EQ(ptl_release(decoy, p), PTL_OK);
+    if (i == 16) break;  // full_log: a log of 16 entries, all in use
     ASSERT_EQ(ptl_acquire(full_log, 0, &p), PTL_OK) << ptl_last_error();
     ASSERT_EQ(ptl_release(full_log, p), PTL_OK);
   }
-  exhauster_.prepare(reg());
   filler_.fill();
   exhauster_.exhaust(segment());
 
@@ -73,7 +84,9 @@ TEST_F(ShmFull, AWindowedLimitersFirstGrantFailsCleanly) {
   EXPECT_EQ(req.calls.load(), 0) << "the callback ran for a call that failed";
   expect_same(before, stats_of(win), "after the failed first grants");
 
-  // A log that cannot grow makes a grant wait for its oldest entry (ADR 8).
+  // A log that cannot grow makes a grant that needs a new entry wait for its oldest one
+  // (ADR 8).
+  next_entry();
   const ptl_limiter_stats full_before = stats_of(full_log);
   EXPECT_EQ(ptl_acquire(full_log, 0, &p), PTL_EAGAIN) << ptl_last_error();
   expect_same(full_before, stats_of(full_log), "after the log could not grow");

@@ -133,17 +133,21 @@ inline void expect_full(int rc, const std::string& segment, const char* what) {
 // 64-byte window logs until not even that fits. Make them while there is room.
 class Exhauster {
  public:
+  // Before /dev/shm is full: hogs that will take slot chunks, and a pool of windowed
+  // limiters (their released logs and first window logs made, their slots too).
   void prepare(ShmReg& reg) {
     for (int i = 0; i < 24; ++i) hogs_.push_back(reg.make(make_cfg(1u << 30)));
-    for (int i = 0; i < 24; ++i) {
-      pool_.push_back(reg.make(make_cfg(1u << 30)));
+    for (int i = 0; i < 32; ++i) {
+      pool_.push_back(reg.make(make_cfg(1u << 30, 1, 60.0)));
       ptl_permit p = 0;
       ASSERT_EQ(ptl_acquire(pool_.back(), 0, &p), PTL_OK) << ptl_last_error();  // its slots
       ASSERT_EQ(ptl_release(pool_.back(), p), PTL_OK);
     }
   }
 
-  // With /dev/shm full: leaves less than 64 bytes free in the segment's file.
+  // With /dev/shm full: leaves less than 256 bytes (the smallest window log) free in the
+  // segment's file. The hogs leave less than a first slot chunk (7424 bytes); a tokens
+  // window added to a pool limiter takes one log of 256 bytes.
   void exhaust(const std::string& segment) {
     for (Lim& hog : hogs_) {
       ptl_permit p = 0;
@@ -152,17 +156,13 @@ class Exhauster {
       }
       expect_full(rc, segment, "a hog's next slot chunk");
     }
-    const ptl_limiter_config windowed = make_cfg(1u << 30, 1, 60.0);
+    const ptl_limiter_config weighted = make_cfg(1u << 30, 1, 60.0, 1);
     for (Lim& lim : pool_) {
-      const int rc = ptl_limiter_reconfigure(lim, &windowed);
+      const int rc = ptl_limiter_reconfigure(lim, &weighted);
       if (rc != PTL_OK) {
-        expect_full(rc, segment, "a 64-byte window log");
+        expect_full(rc, segment, "a 256-byte window log");
         return;
       }
-      // Its first windowed grant: the window log is there, the slots too.
-      ptl_permit p = 0;
-      ASSERT_EQ(ptl_acquire(lim, 0, &p), PTL_OK) << ptl_last_error();
-      ASSERT_EQ(ptl_release(lim, p), PTL_OK);
     }
     FAIL() << "the pool of limiters did not use up the segment";
   }

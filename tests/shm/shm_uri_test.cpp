@@ -141,7 +141,12 @@ TEST(ShmUri, WrongLayoutVersionIsEbackend) {
   EXPECT_EQ(open_status(uri), PTL_EBACKEND);
   EXPECT_TRUE(last_error_mentions("layout version 999")) << ptl_last_error();
   EXPECT_TRUE(last_error_mentions(shm_file(seg))) << "names the file: " << ptl_last_error();
-  patch_u32(seg, 8, 1);  // back to this library's: the segment and its limiter are intact
+  // A segment of the 0.1 layout (version 1) is refused too, naming both versions.
+  patch_u32(seg, 8, 1);
+  EXPECT_EQ(open_status(uri), PTL_EBACKEND);
+  EXPECT_TRUE(last_error_mentions("has layout version 1, but this library reads layout version 2"))
+      << ptl_last_error();
+  patch_u32(seg, 8, 2);  // back to this library's: the segment and its limiter are intact
   {
     ShmOpen reg(uri);
     EXPECT_EQ(ptl_registry_exists(reg, "kept"), 1);

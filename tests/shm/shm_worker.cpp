@@ -22,7 +22,7 @@
 #include <thread>
 #include <vector>
 
-#include "registry/registry.hpp"
+#include "registry/registry_backend.hpp"
 #include "registry/shm/testing.hpp"
 #include "shm_observer.hpp"
 
@@ -174,11 +174,11 @@ int loop(const char* uri, const char* name) {
 }
 
 int die(const std::string& mode, const char* uri, const char* name) {
-  std::unique_ptr<ptl::core::Registry> reg = ptl::core::Registry::open(uri);
+  std::unique_ptr<ptl::core::RegistryBackend> reg = ptl::core::RegistryBackend::open(uri);
   if (mode == "die-limiter") {
     ptl::core::LimiterPtr lim = reg->get(name);
-    ptl::core::Permit p = 0;
-    if (!lim || lim->acquire(1, 0, &p) != ptl::core::Status::kOk) fail("die-limiter acquire");
+    ptl::core::PermitId p = 0;
+    if (!lim || lim->acquire_cost(1, 0, &p) != ptl::core::Status::kOk) fail("die-limiter acquire");
     g_obs->ready.fetch_add(1);
     while (g_obs->go.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     ptl::shm::testing::die_in_limiter_lock(*reg, name);

@@ -10,14 +10,14 @@ struct Req {
   std::atomic<int> calls{0};
   std::atomic<int> status{1};
   std::atomic<ptl_permit> permit{0};
-  std::atomic<int64_t> t_cb{0};
+  std::atomic<int64_t> t_cb{0};  // limiter_now() time
   std::thread::id cb_thread;
   std::atomic<bool> returned{false};  // set by the test right after ptl_acquire_async
   std::atomic<bool> ran_before_return{false};
 
   static void cb(void* u, int status, ptl_permit p) {
     auto* r = static_cast<Req*>(u);
-    r->t_cb = mono_ns();
+    r->t_cb = limiter_now();
     r->cb_thread = std::this_thread::get_id();
     r->status = status;
     r->permit = p;

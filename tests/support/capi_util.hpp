@@ -15,6 +15,7 @@
 #include <future>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "grant_observer.hpp"
 
@@ -32,6 +33,15 @@ inline ptl_limiter_config make_cfg(uint32_t max_concurrent, uint64_t max_per_win
   cfg.window_seconds = window_seconds;
   cfg.max_cost_per_window = max_cost_per_window;
   return cfg;
+}
+
+// A policy of `limits` (which must outlive it), as ptl_policy_init makes it.
+inline ptl_policy policy_of(const std::vector<ptl_limit>& limits) {
+  ptl_policy p;
+  ptl_policy_init(&p);
+  p.n_limits = static_cast<uint32_t>(limits.size());
+  p.limits = limits.data();
+  return p;
 }
 
 // One reference to a limiter, dropped at scope exit.
@@ -79,6 +89,23 @@ class Reg {
   ptl_registry* r_ = nullptr;
 };
 
+// The time the limiters under test read, for timestamps compared with their windows,
+// timeouts and penalties: mono_ns(), unless a suite put its local: limiters on simulated
+// time (tests/conformance: Conformance::use_test_time) and installed that clock here.
+// Set before the test starts threads and cleared after they are joined.
+struct LimiterTime {
+  std::function<int64_t()> now;   // empty: mono_ns()
+  std::function<void()> unblock;  // frees waiters a failing test left blocked on it
+};
+inline LimiterTime& limiter_time() {
+  static LimiterTime time;
+  return time;
+}
+inline int64_t limiter_now() {
+  const LimiterTime& t = limiter_time();
+  return t.now ? t.now() : mono_ns();
+}
+
 inline ptl_limiter_stats stats_of(ptl_limiter* lim) {
   ptl_limiter_stats s{};
   s.struct_size = sizeof s;
@@ -124,12 +151,12 @@ inline bool wait_waiting(ptl_limiter* lim, uint32_t n, int64_t timeout_ns = 10 *
 }
 
 // For a call that must be refused (PTL_EAGAIN / PTL_ETIMEDOUT) while the limiter is
-// full until `until` (mono ns): checks the status only if the call ended before then.
-// After that, any outcome is legitimate (the test thread stalled), and a permit that was
-// granted is given back. Returns true if the status was checked.
+// full until `until` (limiter_now() time): checks the status only if the call ended
+// before then. After that, any outcome is legitimate (the test thread stalled), and a
+// permit that was granted is given back. Returns true if the status was checked.
 inline bool refused_before(ptl_limiter* lim, int rc, ptl_permit p, int64_t until,
                            int expected = PTL_EAGAIN) {
-  const int64_t ended = mono_ns();
+  const int64_t ended = limiter_now();
   if (ended < until) {
     EXPECT_EQ(rc, expected) << ptl_status_name(rc) << " " << (until - ended) / 1000000
                             << " ms before the limiter could have room";

@@ -5,16 +5,22 @@
 
 namespace ptl_test {
 
-// A thread that acquires, reports, holds until told, then releases.
+// A thread that acquires, reports, holds until told, then releases. Its times are
+// limiter_now() times.
 class Holder {
  public:
   // A finite default timeout: a limiter that never grants fails the test, not hangs it.
   Holder(ptl_limiter* lim, uint64_t cost = 1, int64_t timeout_ns = 20 * kSec)
-      : lim_(lim), t_([this, cost, timeout_ns] {
-          t_before_ = mono_ns();
+      : Holder(lim, [lim, cost, timeout_ns](ptl_permit* p) {
+          return ptl_acquire_cost(lim, cost, timeout_ns, p);
+        }) {}
+  // Acquires by `acquire` (ptl_acquire_amounts, say), which returns a status and sets *p.
+  Holder(ptl_limiter* lim, std::function<int(ptl_permit*)> acquire)
+      : lim_(lim), t_([this, acquire = std::move(acquire)] {
+          t_before_ = limiter_now();
           ptl_permit p = 0;
-          int rc = ptl_acquire_cost(lim_, cost, timeout_ns, &p);
-          t_after_ = mono_ns();
+          int rc = acquire(&p);
+          t_after_ = limiter_now();
           rc_ = rc;
           done_ = true;
           while (!go_) std::this_thread::sleep_for(std::chrono::microseconds(200));
@@ -25,6 +31,8 @@ class Holder {
   ~Holder() { finish(); }
   void finish() {
     go_ = true;
+    // On simulated time a waiter left blocked by a failing test would never time out.
+    if (!done_ && limiter_time().unblock) limiter_time().unblock();
     if (t_.joinable()) t_.join();
   }
   bool done() const { return done_; }

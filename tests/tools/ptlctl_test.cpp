@@ -177,6 +177,160 @@ TEST_F(Ptlctl, ReplaceChangesOnlyTheLimitsGiven) {
   EXPECT_EQ(json_field(created.out, "window_seconds"), "60");
 }
 
+// The policy of limiter `name` as the library reports it, as --limit arguments.
+std::string policy_here(ptl_registry* reg, const char* name) {
+  ptl_limiter* lim = nullptr;
+  if (ptl_registry_get(reg, name, &lim) != PTL_OK) return ptl_last_error();
+  ptl_limit limits[PTL_MAX_LIMITS];
+  size_t n = 0;
+  const int rc = ptl_limiter_get_policy(lim, limits, PTL_MAX_LIMITS, &n);
+  ptl_limiter_unref(lim);
+  if (rc != PTL_OK) return ptl_last_error();
+  std::string out;
+  for (size_t i = 0; i < n; ++i) {
+    out += (i == 0 ? "" : " ") + std::string(limits[i].unit) + ":" + std::to_string(limits[i].max) +
+           "/" + std::to_string(limits[i].window_ns);
+  }
+  return out;
+}
+
+// The line of `text` that starts with `start` and contains every one of `parts` ("" if none).
+std::string line_with(const std::string& text, const std::string& start,
+                      const std::vector<std::string>& parts) {
+  for (const std::string& line : lines_of(text)) {
+    if (line.rfind(start, 0) != 0) continue;
+    bool all = true;
+    for (const std::string& p : parts) all = all && line.find(p) != std::string::npos;
+    if (all) return line;
+  }
+  return "";
+}
+
+TEST_F(Ptlctl, RegisterWithLimitsMakesThePolicyOtherProcessesUse) {
+  const ProcessResult r =
+      ptlctl({"register", "llm", "--limit", "requests:2", "--limit", "requests:500/1m",
+              "--limit=tokens:2000000/24h", "--limit", "burst:5/500ms", "--json"});
+  ASSERT_EQ(r.exit_status, 0) << r.err;
+  EXPECT_EQ(policy_here(reg_, "llm"),
+            "requests:2/0 requests:500/60000000000 tokens:2000000/86400000000000 "
+            "burst:5/500000000");
+  EXPECT_NE(r.out.find("\"limits\":[{\"unit\":\"requests\",\"max\":2,\"window_seconds\":0,"
+                       "\"used\":0,\"observed_cap\":null,\"next_room_seconds\":0}"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("{\"unit\":\"tokens\",\"max\":2000000,\"window_seconds\":86400,"),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(json_field(r.out, "max_concurrent"), "2") << "the 0.1 view of the policy";
+
+  // --replace with limits sets the whole policy, keeping what is held.
+  hold("llm", 1);
+  const ProcessResult replaced =
+      ptlctl({"register", "llm", "--replace", "--limit", "requests:3", "--limit", "tokens:100/1m"});
+  ASSERT_EQ(replaced.exit_status, 0) << replaced.err;
+  EXPECT_EQ(policy_here(reg_, "llm"), "requests:3/0 tokens:100/60000000000");
+  EXPECT_NE(line_with(replaced.out, "requests", {"held", "1/3"}), "") << replaced.out;
+
+  // A policy the library refuses: status 1 with its message.
+  const ProcessResult twice =
+      ptlctl({"register", "bad", "--limit", "tokens:5/1m", "--limit", "tokens:9/60s"});
+  EXPECT_EQ(twice.exit_status, 1);
+  EXPECT_NE(twice.err.find("PTL_EINVAL"), std::string::npos) << twice.err;
+  EXPECT_EQ(ptl_registry_exists(reg_, "bad"), 0);
+}
+
+TEST_F(Ptlctl, StatsShowsEveryLimitWithItsUse) {
+  const ptl_limit limits[] = {
+      {"requests", 1, 0}, {"requests", 100, 60 * PTL_SECOND}, {"tokens", 1000, 60 * PTL_SECOND}};
+  ptl_policy policy;
+  ptl_policy_init(&policy);
+  policy.n_limits = 3;
+  policy.limits = limits;
+  ASSERT_EQ(ptl_registry_register_policy(reg_, "llm", &policy, 0), PTL_OK) << ptl_last_error();
+  ptl_limiter* lim = nullptr;
+  ASSERT_EQ(ptl_registry_get(reg_, "llm", &lim), PTL_OK);
+  const ptl_amount estimate = {"tokens", 250};
+  ptl_permit p = 0;
+  ASSERT_EQ(ptl_acquire_amounts(lim, &estimate, 1, 0, &p), PTL_OK) << ptl_last_error();
+  held_.emplace_back(lim, p);
+  ASSERT_EQ(ptl_observe(lim, "tokens", 400, 60 * PTL_SECOND), PTL_OK) << ptl_last_error();
+
+  const ProcessResult text = ptlctl({"stats", "llm"});
+  ASSERT_EQ(text.exit_status, 0) << text.err;
+  EXPECT_NE(line_with(text.out, "UNIT", {"WINDOW", "USED", "OBSERVED_CAP", "NEXT_ROOM"}), "")
+      << text.out;
+  EXPECT_NE(line_with(text.out, "requests", {" held ", " 1/1 ", " - ", " on release"}), "")
+      << text.out;
+  EXPECT_NE(line_with(text.out, "requests", {" 1m ", " 1/100 ", " now"}), "") << text.out;
+  EXPECT_NE(line_with(text.out, "tokens", {" 1m ", " 250/1000 ", " 400 ", " now"}), "") << text.out;
+
+  const ProcessResult json = ptlctl({"stats", "llm", "--json"});
+  ASSERT_EQ(json.exit_status, 0) << json.err;
+  EXPECT_NE(json.out.find("{\"unit\":\"requests\",\"max\":1,\"window_seconds\":0,\"used\":1,"
+                          "\"observed_cap\":null,\"next_room_seconds\":null}"),
+            std::string::npos)
+      << json.out;
+  EXPECT_NE(json.out.find("{\"unit\":\"tokens\",\"max\":1000,\"window_seconds\":60,\"used\":250,"
+                          "\"observed_cap\":400,\"next_room_seconds\":0}"),
+            std::string::npos)
+      << json.out;
+}
+
+TEST_F(Ptlctl, ListShowsEachPolicyAsItsLimitArguments) {
+  const ProcessResult made = ptlctl({"register", "llm", "--limit", "requests:2", "--limit",
+                                     "requests:500/1m", "--limit", "tokens:30000/60s"});
+  ASSERT_EQ(made.exit_status, 0) << made.err;
+  register_here("old", 5, 100, 90);
+  const ProcessResult table = ptlctl({"list"});
+  ASSERT_EQ(table.exit_status, 0) << table.err;
+  const std::vector<std::string> rows = lines_of(table.out);
+  ASSERT_EQ(rows.size(), 3u) << table.out;
+  EXPECT_NE(rows[0].find("POLICY"), std::string::npos) << rows[0];
+  EXPECT_NE(rows[1].find(" requests:2 requests:500/1m tokens:30000/1m"), std::string::npos)
+      << rows[1];
+  EXPECT_NE(rows[2].find(" requests:5"), std::string::npos) << rows[2];
+  EXPECT_NE(rows[2].find(" requests:100/90s"), std::string::npos) << rows[2];
+  const ProcessResult json = ptlctl({"list", "--json"});
+  ASSERT_EQ(json.exit_status, 0) << json.err;
+  EXPECT_NE(json.out.find("\"limits\":[{\"unit\":\"requests\",\"max\":2,"), std::string::npos)
+      << json.out;
+}
+
+TEST_F(Ptlctl, RegisterFromAProviderPolicy) {
+  ptl_preset_policy preset{};
+  preset.struct_size = sizeof preset;
+  ASSERT_EQ(ptl_preset_policy_get("openai_tier1_gpt_4o", &preset), PTL_OK) << ptl_last_error();
+  std::string expected;
+  for (uint32_t i = 0; i < preset.n_limits; ++i) {
+    expected += (i == 0 ? "" : " ") + std::string(preset.limits[i].unit) + ":" +
+                std::to_string(preset.limits[i].max) + "/" +
+                std::to_string(preset.limits[i].window_ns);
+  }
+  const ProcessResult r = ptlctl({"register", "openai", "--preset-policy", "OPENAI_TIER1_GPT_4O"});
+  ASSERT_EQ(r.exit_status, 0) << r.err;
+  EXPECT_EQ(policy_here(reg_, "openai"), expected);
+  const ProcessResult unknown = ptlctl({"register", "x", "--preset-policy", "nope"});
+  EXPECT_EQ(unknown.exit_status, 1);
+  EXPECT_NE(unknown.err.find("PTL_ENOTFOUND"), std::string::npos) << unknown.err;
+  EXPECT_NE(unknown.err.find("nope"), std::string::npos) << unknown.err;
+  EXPECT_EQ(ptl_registry_exists(reg_, "x"), 0);
+  EXPECT_NE(unknown.err.find("ptlctl presets"), std::string::npos) << unknown.err;
+
+  // presets lists them, as --limit arguments, without a registry.
+  const ProcessResult listed = run({PTLCTL, "presets"}, kHangGuard);
+  ASSERT_EQ(listed.exit_status, 0) << listed.err;
+  const std::vector<std::string> rows = lines_of(listed.out);
+  ASSERT_GT(rows.size(), 2u) << listed.out;
+  EXPECT_EQ(rows[0].rfind("NAME", 0), 0u) << rows[0];
+  EXPECT_NE(line_with(listed.out, "openai_tier1_gpt_4o ", {" requests:500/1m tokens:30000/1m "}),
+            "")
+      << listed.out;
+  const ProcessResult json = run({PTLCTL, "presets", "--json"}, kHangGuard);
+  ASSERT_EQ(json.exit_status, 0) << json.err;
+  EXPECT_NE(json.out.find("{\"name\":\"openai_tier1_gpt_4o\",\"description\":"), std::string::npos)
+      << json.out;
+}
+
 // Looking at a segment that does not exist must not create one (a 1 MiB file).
 TEST_F(Ptlctl, ReadOnlyCommandsNeverCreateASegment) {
   const std::string absent = segment_ + "-absent";
@@ -322,6 +476,20 @@ TEST_F(Ptlctl, BadUsageExitsTwoNamingTheProblem) {
       {{"list", "--bogus"}, "unknown option --bogus"},
       {{"list", "--force"}, "--force belongs to destroy"},
       {{"destroy", "x"}, "unexpected argument 'x'"},
+      {{"register", "x", "--max-concurrent", "2", "--limit", "tokens:5/1m"}, "does not mix"},
+      {{"register", "x", "--limit", "tokens:5", "--window", "60"}, "does not mix"},
+      {{"register", "x", "--limit", "a:1", "--preset-policy", "p"}, "do not mix"},
+      {{"register", "x", "--limit", "tokens"}, "UNIT:MAX[/WINDOW]"},
+      {{"register", "x", "--limit", "Tokens:5"}, "unit 'Tokens'"},
+      {{"register", "x", "--limit", ":5"}, "unit ''"},
+      {{"register", "x", "--limit", "tokens:0/1m"}, "max '0'"},
+      {{"register", "x", "--limit", "tokens:-5/1m"}, "max '-5'"},
+      {{"register", "x", "--limit", "tokens:5/60"}, "window '60'"},
+      {{"register", "x", "--limit", "tokens:5/0s"}, "window '0s'"},
+      {{"register", "x", "--limit", "tokens:5/1y"}, "window '1y'"},
+      {{"register", "x", "--limit"}, "needs a value"},
+      {{"stats", "x", "--limit", "a:1"}, "belong to register"},
+      {{"list", "--preset-policy", "p"}, "belong to register"},
   };
   for (const auto& [args, message] : cases) {
     const ProcessResult r = ptlctl(args);

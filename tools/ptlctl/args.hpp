@@ -6,10 +6,21 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace ptlctl {
 
-enum class Command { kList, kStats, kWatch, kRegister, kRemove, kDestroy, kHelp, kVersion };
+enum class Command {
+  kList,
+  kStats,
+  kWatch,
+  kRegister,
+  kRemove,
+  kDestroy,
+  kPresets,
+  kHelp,
+  kVersion
+};
 
 // Which limits the command line gave (register --replace changes only those).
 struct LimitsGiven {
@@ -20,6 +31,13 @@ struct LimitsGiven {
   bool any() const { return max_concurrent || max_per_window || window || max_cost_per_window; }
 };
 
+// One --limit UNIT:MAX[/WINDOW] of register (window 0: a held limit).
+struct LimitArg {
+  std::string unit;
+  uint64_t max = 0;
+  int64_t window_ns = 0;
+};
+
 struct Options {
   Command command = Command::kHelp;
   std::string uri;  // empty: $PTL_REGISTRY_URI
@@ -28,6 +46,9 @@ struct Options {
   // register: the given limits over the defaults
   ptl_limiter_config config{};
   LimitsGiven given;
+  // register: a policy instead (ADR 15): --limit repeated, or a provider policy by name
+  std::vector<LimitArg> limits;
+  std::string preset_policy;
   bool replace = false;
   // destroy
   bool force = false;

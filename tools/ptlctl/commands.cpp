@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <string>
@@ -16,10 +17,11 @@ namespace {
 struct Listed {
   std::string name;
   ptl_limiter_stats stats;
+  std::vector<LimitUsage> limits;
 };
 
 int collect(void* user, const char* name, const ptl_limiter_config* /*cfg*/) {
-  static_cast<std::vector<Listed>*>(user)->push_back({name, {}});
+  static_cast<std::vector<Listed>*>(user)->push_back({name, {}, {}});
   return 0;
 }
 
@@ -32,6 +34,37 @@ ptl_limiter_stats empty_stats() {
 std::vector<std::string> state_cells(const ptl_limiter_stats& s) {
   return {std::to_string(s.in_flight) + "/" + std::to_string(s.config.max_concurrent),
           used_of(s.current_window_count, s.config.max_per_window), std::to_string(s.waiting)};
+}
+
+// Every limit of `name`'s policy with its state. PTL_OK, or the failed call's status.
+int read_policy(ptl_registry* reg, const std::string& name, std::vector<LimitUsage>* out) {
+  ptl_limiter* lim = nullptr;
+  if (const int rc = ptl_registry_get(reg, name.c_str(), &lim); rc != PTL_OK) return rc;
+  ptl_limit limits[PTL_MAX_LIMITS];
+  size_t n = 0;
+  int rc = ptl_limiter_get_policy(lim, limits, PTL_MAX_LIMITS, &n);
+  out->clear();
+  for (size_t i = 0; rc == PTL_OK && i < std::min<size_t>(n, PTL_MAX_LIMITS); ++i) {
+    LimitUsage l;
+    l.limit = limits[i];
+    l.usage.struct_size = sizeof l.usage;
+    rc = ptl_limiter_usage(lim, l.limit.unit, l.limit.window_ns, &l.usage);
+    out->push_back(l);
+  }
+  ptl_limiter_unref(lim);
+  return rc;
+}
+
+// The policy as a table: one row per limit.
+void print_limits(const std::vector<LimitUsage>& limits) {
+  Table table({"UNIT", "WINDOW", "USED", "OBSERVED_CAP", "NEXT_ROOM"});
+  for (const LimitUsage& l : limits) {
+    const ptl_usage& u = l.usage;
+    table.add({l.limit.unit, window_text(l.limit.window_ns), used_of(u.used, l.limit.max),
+               u.observed_cap == UINT64_MAX ? "-" : std::to_string(u.observed_cap),
+               next_room_text(u.next_room_ns)});
+  }
+  table.print(stdout);
 }
 
 double monotonic_seconds() {
@@ -87,23 +120,28 @@ int list(ptl_registry* reg, const Options& opts) {
   std::vector<Listed> present;
   for (Listed& l : limiters) {
     l.stats = empty_stats();
-    if (ptl_registry_stats(reg, l.name.c_str(), &l.stats) == PTL_OK) present.push_back(l);
+    if (ptl_registry_stats(reg, l.name.c_str(), &l.stats) == PTL_OK &&
+        read_policy(reg, l.name, &l.limits) == PTL_OK) {
+      present.push_back(l);
+    }
   }
   if (opts.json) {
     std::string out = "[";
     for (size_t i = 0; i < present.size(); ++i) {
-      out += (i == 0 ? "" : ",") + stats_json(present[i].name, present[i].stats);
+      out +=
+          (i == 0 ? "" : ",") + stats_json(present[i].name, present[i].stats, &present[i].limits);
     }
     std::printf("%s]\n", out.c_str());
     return 0;
   }
-  Table table({"NAME", "IN_FLIGHT", "WINDOW", "WAITING", "WINDOW_S", "COST", "ACQUIRED"});
+  Table table({"NAME", "IN_FLIGHT", "WINDOW", "WAITING", "WINDOW_S", "COST", "ACQUIRED", "POLICY"});
   for (const Listed& l : present) {
     std::vector<std::string> row = {l.name};
     for (std::string& cell : state_cells(l.stats)) row.push_back(std::move(cell));
     row.push_back(number(l.stats.config.window_seconds));
     row.push_back(used_of(l.stats.current_window_cost, l.stats.config.max_cost_per_window));
     row.push_back(std::to_string(l.stats.total_acquired));
+    row.push_back(policy_text(l.limits));
     table.add(std::move(row));
   }
   table.print(stdout);
@@ -115,8 +153,12 @@ int stats(ptl_registry* reg, const Options& opts) {
   if (const int rc = ptl_registry_stats(reg, opts.name.c_str(), &s); rc != PTL_OK) {
     return report_failure(opts.name.c_str(), rc);
   }
+  std::vector<LimitUsage> limits;
+  if (const int rc = read_policy(reg, opts.name, &limits); rc != PTL_OK) {
+    return report_failure(opts.name.c_str(), rc);
+  }
   if (opts.json) {
-    std::printf("%s\n", stats_json(opts.name, s).c_str());
+    std::printf("%s\n", stats_json(opts.name, s, &limits).c_str());
     return 0;
   }
   const ptl_limiter_config& c = s.config;
@@ -132,6 +174,8 @@ int stats(ptl_registry* reg, const Options& opts) {
   table.add({"total_rejected", std::to_string(s.total_rejected)});
   table.add({"total_wait_s", number(static_cast<double>(s.total_wait_ns) / 1e9)});
   table.print(stdout);
+  std::printf("\n");
+  print_limits(limits);
   return 0;
 }
 
@@ -175,7 +219,35 @@ int watch(ptl_registry* reg, const Options& opts) {
   return 0;
 }
 
+// register with a whole policy: --limit ... or --preset-policy NAME.
+int register_policy(ptl_registry* reg, const Options& opts) {
+  ptl_policy policy;
+  ptl_policy_init(&policy);
+  std::vector<ptl_limit> limits;
+  if (!opts.preset_policy.empty()) {
+    ptl_preset_policy preset{};
+    preset.struct_size = sizeof preset;
+    if (const int rc = ptl_preset_policy_get(opts.preset_policy.c_str(), &preset); rc != PTL_OK) {
+      report_failure("--preset-policy", rc);
+      std::fprintf(stderr, "ptlctl: `ptlctl presets` lists the provider policies\n");
+      return 1;
+    }
+    limits.assign(preset.limits, preset.limits + preset.n_limits);
+  } else {
+    for (const LimitArg& l : opts.limits) limits.push_back({l.unit.c_str(), l.max, l.window_ns});
+  }
+  policy.n_limits = static_cast<uint32_t>(limits.size());
+  policy.limits = limits.data();
+  const uint32_t flags = opts.replace ? PTL_REPLACE : 0u;
+  if (const int rc = ptl_registry_register_policy(reg, opts.name.c_str(), &policy, flags);
+      rc != PTL_OK) {
+    return report_failure(opts.name.c_str(), rc);
+  }
+  return stats(reg, opts);
+}
+
 int register_limiter(ptl_registry* reg, const Options& opts) {
+  if (!opts.limits.empty() || !opts.preset_policy.empty()) return register_policy(reg, opts);
   ptl_limiter_config cfg = opts.config;  // the given limits over the defaults
   if (opts.replace) {
     // Only the limits given change: the others are read back from the limiter.
@@ -213,6 +285,37 @@ int remove(ptl_registry* reg, const Options& opts) {
   } else {
     std::printf("removed %s\n", opts.name.c_str());
   }
+  return 0;
+}
+
+int presets(const Options& opts) {
+  struct Row {
+    std::string name, description;
+    std::vector<LimitUsage> limits;
+  };
+  std::vector<Row> rows;
+  const int rc = ptl_preset_policy_list(
+      [](void* user, const ptl_preset_policy* p) -> int {
+        Row row{p->name, p->description, {}};
+        for (uint32_t i = 0; i < p->n_limits; ++i) row.limits.push_back({p->limits[i], {}});
+        static_cast<std::vector<Row>*>(user)->push_back(std::move(row));
+        return 0;
+      },
+      &rows);
+  if (rc != PTL_OK) return report_failure("presets", rc);
+  if (opts.json) {
+    std::string out = "[";
+    for (const Row& r : rows) {
+      out += (out.size() > 1 ? ",{\"name\":" : "{\"name\":") + json_string(r.name) +
+             ",\"description\":" + json_string(r.description) +
+             ",\"limit_args\":" + json_string(policy_text(r.limits)) + "}";
+    }
+    std::printf("%s]\n", out.c_str());
+    return 0;
+  }
+  Table table({"NAME", "POLICY", "DESCRIPTION"});
+  for (const Row& r : rows) table.add({r.name, policy_text(r.limits), r.description});
+  table.print(stdout);
   return 0;
 }
 

@@ -19,6 +19,9 @@ int remove(ptl_registry* reg, const Options& opts);
 // Deletes the segment of `uri` (shown in messages as `shown`, without a password).
 int destroy(const std::string& uri, const std::string& shown, const Options& opts);
 
+// Lists the provider policies of the library's table; needs no registry.
+int presets(const Options& opts);
+
 // Prints "ptlctl: <what>: <status name>: <ptl_last_error()>" to stderr and returns 1.
 int report_failure(const char* what, int status);
 

@@ -49,6 +49,7 @@ int run(ptl_registry* reg, const ptlctl::Options& opts) {
     case ptlctl::Command::kRemove:
       return ptlctl::remove(reg, opts);
     case ptlctl::Command::kDestroy:
+    case ptlctl::Command::kPresets:
     case ptlctl::Command::kHelp:
     case ptlctl::Command::kVersion:
       break;
@@ -73,6 +74,7 @@ int main(int argc, char** argv) {
     std::printf("ptlctl %s\n", ptl_version_string());
     return 0;
   }
+  if (opts->command == ptlctl::Command::kPresets) return ptlctl::presets(*opts);
   std::string uri = opts->uri;
   if (uri.empty()) {
     const char* env = std::getenv("PTL_REGISTRY_URI");  // NOLINT(concurrency-mt-unsafe)

@@ -5,6 +5,7 @@
 #include <cinttypes>
 #include <cstdint>
 #include <cstdlib>
+#include <utility>
 
 namespace ptlctl {
 
@@ -38,7 +39,57 @@ std::string used_of(uint64_t used, uint64_t limit) {
   return std::to_string(used) + "/" + std::to_string(limit);
 }
 
-std::string stats_json(std::string_view name, const ptl_limiter_stats& s) {
+std::string window_text(int64_t window_ns) {
+  if (window_ns == 0) return "held";
+  static constexpr std::pair<const char*, int64_t> kUnits[] = {
+      {"h", INT64_C(3600000000000)}, {"m", INT64_C(60000000000)}, {"s", INT64_C(1000000000)},
+      {"ms", INT64_C(1000000)},      {"us", INT64_C(1000)},       {"ns", 1}};
+  for (const auto& [unit, scale] : kUnits) {
+    if (window_ns % scale == 0) return std::to_string(window_ns / scale) + unit;
+  }
+  return std::to_string(window_ns) + "ns";
+}
+
+std::string next_room_text(int64_t next_room_ns) {
+  if (next_room_ns == 0) return "now";
+  if (next_room_ns < 0) return "on release";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3fs", static_cast<double>(next_room_ns) / 1e9);
+  return buf;
+}
+
+std::string policy_text(const std::vector<LimitUsage>& limits) {
+  std::string out;
+  for (const LimitUsage& l : limits) {
+    if (!out.empty()) out += ' ';
+    out += l.limit.unit;
+    out += ':' + std::to_string(l.limit.max);
+    if (l.limit.window_ns != 0) out += '/' + window_text(l.limit.window_ns);
+  }
+  return out;
+}
+
+namespace {
+
+std::string limits_json(const std::vector<LimitUsage>& limits) {
+  std::string out = "[";
+  for (const LimitUsage& l : limits) {
+    const ptl_usage& u = l.usage;
+    if (out.size() > 1) out += ',';
+    out += "{\"unit\":" + json_string(l.limit.unit) + ",\"max\":" + std::to_string(l.limit.max) +
+           ",\"window_seconds\":" + number(static_cast<double>(l.limit.window_ns) / 1e9) +
+           ",\"used\":" + std::to_string(u.used) + ",\"observed_cap\":" +
+           (u.observed_cap == UINT64_MAX ? "null" : std::to_string(u.observed_cap)) +
+           ",\"next_room_seconds\":" +
+           (u.next_room_ns < 0 ? "null" : number(static_cast<double>(u.next_room_ns) / 1e9)) + "}";
+  }
+  return out + "]";
+}
+
+}  // namespace
+
+std::string stats_json(std::string_view name, const ptl_limiter_stats& s,
+                       const std::vector<LimitUsage>* limits) {
   const ptl_limiter_config& c = s.config;
   std::string out = "{\"name\":" + json_string(name);
   const auto field = [&out](const char* key, const std::string& value) {
@@ -60,6 +111,7 @@ std::string stats_json(std::string_view name, const ptl_limiter_stats& s) {
   field("total_cancelled", std::to_string(s.total_cancelled));
   field("total_rejected", std::to_string(s.total_rejected));
   field("total_wait_seconds", number(static_cast<double>(s.total_wait_ns) / 1e9));
+  if (limits != nullptr) field("limits", limits_json(*limits));
   return out + "}";
 }
 

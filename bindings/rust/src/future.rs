@@ -18,6 +18,7 @@ use std::time::Duration;
 use crate::config::timeout_ns;
 use crate::error::{Error, Result};
 use crate::limiter::{Limiter, Permit};
+use crate::policy::{raw_amounts, OwnedAmounts};
 use crate::sys;
 
 struct Slot {
@@ -71,9 +72,33 @@ enum Phase {
 #[must_use = "futures do nothing unless polled"]
 pub struct Acquire<'a> {
     lim: &'a Limiter,
-    cost: u64,
+    demand: Demand,
     timeout: Option<Duration>,
     phase: Phase,
+}
+
+/// What the acquire asks for: a 0.1 cost, or amounts by unit (copied by the library when
+/// the acquire starts), or an error found before it started (a unit with a NUL byte).
+enum Demand {
+    Cost(u64),
+    Amounts(OwnedAmounts),
+    Invalid(Option<Error>),
+}
+
+impl fmt::Debug for Demand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Demand::Cost(c) => write!(f, "cost {c}"),
+            Demand::Amounts(a) => {
+                let mut l = f.debug_list();
+                for (unit, n) in a {
+                    l.entry(&(unit.to_string_lossy(), n));
+                }
+                l.finish()
+            }
+            Demand::Invalid(_) => f.write_str("invalid"),
+        }
+    }
 }
 
 impl fmt::Debug for Acquire<'_> {
@@ -84,7 +109,7 @@ impl fmt::Debug for Acquire<'_> {
             Phase::Done => "done",
         };
         f.debug_struct("Acquire")
-            .field("cost", &self.cost)
+            .field("demand", &self.demand)
             .field("phase", &phase)
             .finish()
     }
@@ -94,7 +119,23 @@ impl<'a> Acquire<'a> {
     pub(crate) fn new(lim: &'a Limiter, cost: u64, timeout: Option<Duration>) -> Self {
         Acquire {
             lim,
-            cost,
+            demand: Demand::Cost(cost),
+            timeout,
+            phase: Phase::Idle,
+        }
+    }
+
+    pub(crate) fn with_amounts(
+        lim: &'a Limiter,
+        amounts: Result<OwnedAmounts>,
+        timeout: Option<Duration>,
+    ) -> Self {
+        Acquire {
+            lim,
+            demand: match amounts {
+                Ok(a) => Demand::Amounts(a),
+                Err(e) => Demand::Invalid(Some(e)),
+            },
             timeout,
             phase: Phase::Idle,
         }
@@ -112,7 +153,7 @@ impl<'a> Acquire<'a> {
         };
         Err(Error::from_status(
             status,
-            format!("acquire_async (cost {}): {what}", self.cost),
+            format!("acquire_async ({:?}): {what}", self.demand),
         ))
     }
 }
@@ -123,6 +164,10 @@ impl<'a> Future for Acquire<'a> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         if let Phase::Idle = this.phase {
+            if let Demand::Invalid(e) = &mut this.demand {
+                this.phase = Phase::Done;
+                return Poll::Ready(Err(e.take().expect("Acquire polled after completion")));
+            }
             let slot = Arc::new(Slot {
                 lim: this.lim.clone(),
                 state: Mutex::new(SlotState {
@@ -134,15 +179,31 @@ impl<'a> Future for Acquire<'a> {
             let user = Arc::into_raw(Arc::clone(&slot)) as *mut c_void;
             let mut ticket = 0;
             // SAFETY: on_done gets `user` exactly once, unless this call fails.
+            // The library copies the amounts before ptl_acquire_amounts_async returns.
             let rc = unsafe {
-                sys::ptl_acquire_async(
-                    this.lim.as_raw(),
-                    this.cost,
-                    timeout_ns(this.timeout),
-                    on_done,
-                    user,
-                    &mut ticket,
-                )
+                match &this.demand {
+                    Demand::Cost(cost) => sys::ptl_acquire_async(
+                        this.lim.as_raw(),
+                        *cost,
+                        timeout_ns(this.timeout),
+                        on_done,
+                        user,
+                        &mut ticket,
+                    ),
+                    Demand::Amounts(owned) => {
+                        let raw = raw_amounts(owned);
+                        sys::ptl_acquire_amounts_async(
+                            this.lim.as_raw(),
+                            raw.as_ptr(),
+                            raw.len(),
+                            timeout_ns(this.timeout),
+                            on_done,
+                            user,
+                            &mut ticket,
+                        )
+                    }
+                    Demand::Invalid(_) => unreachable!(),
+                }
             };
             if rc != sys::PTL_OK {
                 let err = Error::last(rc);

@@ -25,9 +25,45 @@
 //! The same code shares the quota between the processes of a host with
 //! `Registry::open("shm://NAME")`, or between hosts with `Registry::open("redis://HOST:PORT")`.
 //!
+//! ## Policies: several limits at once, amounts, settle, provider headers
+//!
+//! Providers count several things at once (requests and tokens, per minute and per day;
+//! Anthropic: input and output tokens). A policy is a limiter of up to 16 [`Limit`]s, all
+//! admitted together. Acquire with an estimate, [`settle`](Permit::settle) the real usage
+//! once the response says it, and feed the response's headers back so that usage the
+//! library cannot see (other users of the key) counts too:
+//!
+//! ```
+//! use std::time::Duration;
+//! use pocketflow_throttled::{preset_policy, Limit, Registry};
+//!
+//! let minute = Duration::from_secs(60);
+//! let registry = Registry::open("local:")?;
+//! registry.register_policy("openai", &[
+//!     Limit::window("requests", 500, minute),
+//!     Limit::window("tokens", 30_000, minute),
+//!     Limit::held("requests", 10),
+//! ], false)?;
+//! // or a provider's published limits: preset_policy("openai_tier1_gpt_4o")?.limits
+//! # registry.register_policy("preset", &preset_policy("openai_tier1_gpt_4o")?.limits, false)?;
+//!
+//! let openai = registry.get("openai")?;
+//! let permit = openai.acquire_amounts(&[("tokens", 1_500)], None)?; // and 1 request
+//! // let response = call_openai(...);
+//! permit.settle(&[("tokens", 1_234)])?;                 // response.usage.total_tokens
+//! openai.observe_headers([                               // or &response.headers()
+//!     ("x-ratelimit-remaining-tokens", "28766"),
+//!     ("x-ratelimit-reset-tokens", "2.4s"),
+//! ])?;
+//! drop(permit);
+//! assert_eq!(openai.usage("tokens", minute)?.observed_cap, Some(28_766));
+//! # Ok::<(), pocketflow_throttled::Error>(())
+//! ```
+//!
 //! In async code, [`Limiter::acquire_async`] returns a plain [`Future`](std::future::Future)
 //! that works under any executor (tokio, async-std, smol, `futures::executor`...): the crate
-//! needs no runtime. Dropping the future cancels the wait.
+//! needs no runtime. Dropping the future cancels the wait. [`Limiter::acquire_amounts_async`]
+//! is its policy form.
 //!
 //! Linking: `build.rs` finds `libpocketflow_throttled` through `PTL_LIB_DIR` or `pkg-config`
 //! (see the crate's `build.rs`); at run time the loader must find it too (`LD_LIBRARY_PATH`).
@@ -37,6 +73,7 @@ mod config;
 mod error;
 mod future;
 mod limiter;
+mod policy;
 mod registry;
 pub mod sys;
 
@@ -44,6 +81,7 @@ pub use config::{Config, Stats};
 pub use error::{Error, Result};
 pub use future::Acquire;
 pub use limiter::{Limiter, OwnedPermit, Permit};
+pub use policy::{preset_policies, preset_policy, Limit, PresetPolicy, Usage};
 pub use registry::Registry;
 
 /// The loaded library's version as `(major, minor, patch)`.

@@ -52,6 +52,11 @@ impl Drop for Registry {
 }
 
 impl Registry {
+    /// The C handle (NULL for the default registry), still owned by `self`.
+    pub(crate) fn as_raw(&self) -> *mut sys::ptl_registry {
+        self.raw
+    }
+
     /// Opens a registry: `"local:"` (a new private in-process registry), `"shm://NAME"`
     /// (processes of this host) or `"redis://HOST:PORT[/DB][?prefix=P]"` (many hosts).
     /// An unknown scheme is [`Error::Invalid`]; an unreachable server is [`Error::Backend`].

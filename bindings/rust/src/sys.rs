@@ -62,6 +62,55 @@ pub struct ptl_limiter_stats {
     pub total_wait_ns: u64,
 }
 
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ptl_limit {
+    pub unit: *const c_char,
+    pub max: u64,
+    pub window_ns: i64,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ptl_policy {
+    pub struct_size: u32,
+    pub n_limits: u32,
+    pub limits: *const ptl_limit,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ptl_amount {
+    pub unit: *const c_char,
+    pub amount: u64,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ptl_usage {
+    pub struct_size: u32,
+    pub max: u64,
+    pub window_ns: i64,
+    pub used: u64,
+    pub observed_cap: u64,
+    pub next_room_ns: i64,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ptl_preset_policy {
+    pub struct_size: u32,
+    pub n_limits: u32,
+    pub name: *const c_char,
+    pub description: *const c_char,
+    pub source_date: *const c_char,
+    pub source: *const c_char,
+    pub limits: *const ptl_limit,
+}
+
+pub type ptl_preset_policy_fn =
+    unsafe extern "C" fn(user: *mut c_void, policy: *const ptl_preset_policy) -> c_int;
+
 pub type ptl_list_fn = unsafe extern "C" fn(
     user: *mut c_void,
     name: *const c_char,
@@ -138,4 +187,76 @@ extern "C" {
     pub fn ptl_limiter_penalize(lim: *mut ptl_limiter, retry_after_ns: i64) -> c_int;
 
     pub fn ptl_log_set_level(level: c_int) -> c_int;
+
+    // ---- policies (0.2)
+    pub fn ptl_policy_init(p: *mut ptl_policy);
+    pub fn ptl_limiter_create_policy(p: *const ptl_policy, out: *mut *mut ptl_limiter) -> c_int;
+    pub fn ptl_registry_register_policy(
+        reg: *mut ptl_registry,
+        name: *const c_char,
+        p: *const ptl_policy,
+        flags: u32,
+    ) -> c_int;
+    pub fn ptl_registry_get_or_create_policy(
+        reg: *mut ptl_registry,
+        name: *const c_char,
+        p: *const ptl_policy,
+        out: *mut *mut ptl_limiter,
+    ) -> c_int;
+    pub fn ptl_limiter_set_policy(lim: *mut ptl_limiter, p: *const ptl_policy) -> c_int;
+    pub fn ptl_limiter_get_policy(
+        lim: *mut ptl_limiter,
+        out: *mut ptl_limit,
+        cap: usize,
+        n: *mut usize,
+    ) -> c_int;
+    pub fn ptl_acquire_amounts(
+        lim: *mut ptl_limiter,
+        a: *const ptl_amount,
+        n: usize,
+        timeout_ns: i64,
+        out: *mut ptl_permit,
+    ) -> c_int;
+    pub fn ptl_try_acquire_amounts(
+        lim: *mut ptl_limiter,
+        a: *const ptl_amount,
+        n: usize,
+        out: *mut ptl_permit,
+        retry_after_ns: *mut i64,
+    ) -> c_int;
+    pub fn ptl_acquire_amounts_async(
+        lim: *mut ptl_limiter,
+        a: *const ptl_amount,
+        n: usize,
+        timeout_ns: i64,
+        f: ptl_acquire_fn,
+        user: *mut c_void,
+        ticket: *mut u64,
+    ) -> c_int;
+    pub fn ptl_settle(
+        lim: *mut ptl_limiter,
+        permit: ptl_permit,
+        actual: *const ptl_amount,
+        n: usize,
+    ) -> c_int;
+    pub fn ptl_observe(
+        lim: *mut ptl_limiter,
+        unit: *const c_char,
+        remaining: u64,
+        reset_after_ns: i64,
+    ) -> c_int;
+    pub fn ptl_observe_headers(
+        lim: *mut ptl_limiter,
+        n: usize,
+        names: *const *const c_char,
+        values: *const *const c_char,
+    ) -> c_int;
+    pub fn ptl_limiter_usage(
+        lim: *mut ptl_limiter,
+        unit: *const c_char,
+        window_ns: i64,
+        out: *mut ptl_usage,
+    ) -> c_int;
+    pub fn ptl_preset_policy_get(name: *const c_char, out: *mut ptl_preset_policy) -> c_int;
+    pub fn ptl_preset_policy_list(f: ptl_preset_policy_fn, user: *mut c_void) -> c_int;
 }

@@ -5,7 +5,8 @@
 #include <random>
 #include <vector>
 
-#include "core/limiter.hpp"
+#include "core/limiter_backend.hpp"
+#include "core/thread_annotations.hpp"
 #include "log/log.hpp"
 #include "registry/redis/redis_limiter.hpp"
 
@@ -66,7 +67,7 @@ std::string Backend::new_ticket() {
 
 void Backend::attach(RedisLimiter* limiter) {
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     by_channel_[limiter->keys().channel].push_back(limiter);
   }
   subscriber_->subscribe(limiter->keys().channel);
@@ -74,7 +75,7 @@ void Backend::attach(RedisLimiter* limiter) {
 
 void Backend::detach(RedisLimiter* limiter) {
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     auto it = by_channel_.find(limiter->keys().channel);
     if (it == by_channel_.end()) return;
     std::erase(it->second, limiter);
@@ -92,7 +93,7 @@ template <typename Fn>
 void Backend::for_each_limiter(const std::string* channel, Fn&& fn) {
   std::vector<KeepAlive> snapshot;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     if (channel != nullptr) {
       auto it = by_channel_.find(*channel);
       if (it == by_channel_.end()) return;

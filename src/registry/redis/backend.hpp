@@ -9,11 +9,11 @@
 
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "core/thread_annotations.hpp"
 #include "registry/redis/link.hpp"
 #include "registry/redis/scheduler.hpp"
 #include "registry/redis/subscriber.hpp"
@@ -25,7 +25,7 @@ class RedisLimiter;
 class Backend : public std::enable_shared_from_this<Backend> {
  public:
   // Connects, loads the script and starts the threads; throws if the server is
-  // unreachable (BackendDown) or refuses us (Error(kBackend)).
+  // unreachable (BackendDown) or refuses us (StatusError(kBackend)).
   static std::shared_ptr<Backend> open(const RedisOptions& options);
   ~Backend();
   Backend(const Backend&) = delete;
@@ -64,7 +64,7 @@ class Backend : public std::enable_shared_from_this<Backend> {
   // was kept while the server was away reaches it soon after it answers).
   void heartbeat_all();
   template <typename Fn>
-  void for_each_limiter(const std::string* channel, Fn&& fn);
+  void for_each_limiter(const std::string* channel, Fn&& fn) PTL_EXCLUDES(mutex_);
 
   const RedisOptions options_;
   Link link_;
@@ -74,8 +74,8 @@ class Backend : public std::enable_shared_from_this<Backend> {
   const std::string session_channel_;
   std::atomic<uint64_t> next_ticket_{1};
 
-  std::mutex mutex_;
-  std::unordered_map<std::string, std::vector<RedisLimiter*>> by_channel_;  // guarded by mutex_
+  Mutex mutex_;
+  std::unordered_map<std::string, std::vector<RedisLimiter*>> by_channel_ PTL_GUARDED_BY(mutex_);
 };
 
 }  // namespace ptl::core::redis

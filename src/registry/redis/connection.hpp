@@ -19,10 +19,10 @@ namespace ptl::core::redis {
 
 // The server could not be reached or stopped answering: the connection is lost and the
 // outcome of a command in flight is unknown. on_error=open admits on this one only;
-// other failures (a script error, a refused AUTH) are plain Error(kBackend).
-class BackendDown : public Error {
+// other failures (a script error, a refused AUTH) are plain StatusError(kBackend).
+class BackendDown : public StatusError {
  public:
-  explicit BackendDown(const std::string& message) : Error(Status::kBackend, message) {}
+  explicit BackendDown(const std::string& message) : StatusError(Status::kBackend, message) {}
 };
 
 // A command's words; views must outlive the call that sends them.
@@ -31,7 +31,7 @@ using Argv = std::vector<std::string_view>;
 class Connection {
  public:
   // Connects, authenticates and selects the database, each bounded by timeout_ns.
-  // Throws BackendDown when the server is unreachable, Error(kBackend) when it refuses.
+  // Throws BackendDown when the server is unreachable, StatusError(kBackend) when it refuses.
   static std::unique_ptr<Connection> open(const RedisOptions& options);
   ~Connection();
   Connection(const Connection&) = delete;

@@ -10,6 +10,7 @@
 #include <array>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "registry/redis/connection.hpp"
 
@@ -17,16 +18,26 @@ namespace ptl::core::redis {
 
 struct Keys {
   Keys(std::string_view prefix, std::string_view limiter_name, int db) : name(limiter_name) {
-    const std::string tag = "{" + std::string(prefix) + ":" + name + "}:";
-    static constexpr std::array<const char*, 9> kSuffixes = {"s", "h",  "w", "c", "q",
-                                                             "p", "qi", "g", "o"};
+    tag = "{" + std::string(prefix) + ":" + name + "}:";
+    // Layout 2 (policies): s is the 0.1 layout's name too, so that each layout finds the
+    // other's limiter there and refuses it (lua/common.lua); the others are new names,
+    // which a 0.1 client never touches.
+    static constexpr std::array<const char*, 10> kSuffixes = {"s",  "2h", "2o", "2q",  "2qi",
+                                                              "2p", "2g", "2r", "2rt", "2w"};
     for (size_t i = 0; i < kSuffixes.size(); ++i) keys[i] = tag + kSuffixes[i];
     // Channels ignore SELECT: the database is part of the name so registries on two
     // databases of one server never hear each other.
-    channel = tag + "ch:" + std::to_string(db);
+    channel = tag + "2ch:" + std::to_string(db);
   }
 
-  // The hash of limits and state: the limiter exists while it does.
+  // The keys a 0.1 limiter of the same name uses besides s (removed with it).
+  std::vector<std::string> old_layout_keys() const {
+    std::vector<std::string> out;
+    for (const char* k : {"h", "w", "c", "q", "p", "qi", "g", "o"}) out.push_back(tag + k);
+    return out;
+  }
+
+  // The hash of policy and state: the limiter exists while it does.
   const std::string& state() const { return keys[0]; }
   Argv argv() const {
     Argv out;
@@ -36,7 +47,8 @@ struct Keys {
   }
 
   std::string name;
-  std::array<std::string, 9> keys;  // the script's KEYS, in its order (lua/common.lua)
+  std::string tag;                   // "{PREFIX:NAME}:"
+  std::array<std::string, 10> keys;  // the script's KEYS, in its order (lua/common.lua)
   std::string channel;
 };
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "core/thread_annotations.hpp"
 #include "log/log.hpp"
 #include "registry/redis/script.hpp"
 
@@ -51,7 +52,7 @@ Link::~Link() = default;
 
 std::unique_ptr<Connection> Link::take() {
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     while (!idle_.empty()) {
       std::unique_ptr<Connection> c = std::move(idle_.back());
       idle_.pop_back();
@@ -65,13 +66,13 @@ std::unique_ptr<Connection> Link::take() {
   }
   try {
     std::unique_ptr<Connection> c = Connection::open(options_);
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     if (backoff_ != 0) log::logger().info("redis {}: connected again", options_.where());
     backoff_ = 0;
     down_until_ = 0;
     return c;
   } catch (const BackendDown& e) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     backoff_ = std::clamp(backoff_ * 2, kMinBackoff, kMaxBackoff);
     down_until_ = monotonic_now() + backoff_;
     if (last_failure_ != e.what()) log::logger().warn("{}", e.what());
@@ -81,7 +82,7 @@ std::unique_ptr<Connection> Link::take() {
 }
 
 void Link::give(std::unique_ptr<Connection> c) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   if (idle_.size() < kMaxIdle) idle_.push_back(std::move(c));
 }
 
@@ -99,14 +100,14 @@ void Link::server_error(const Reply& r, std::string_view doing) const {
 void Link::load_code(Connection& c) {
   bool try_functions = false;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     try_functions = !no_functions_;
   }
   if (try_functions) {
     const Reply r = c.command({"FUNCTION", "LOAD", limiter_library()});
     // "already exists": a client with the same code loaded it first.
     if (!r.is_error() || r.str().find("already exists") != std::string_view::npos) {
-      std::lock_guard<std::mutex> lock(mutex_);
+      MutexLock lock(mutex_);
       functions_ = true;
       loaded_ = true;
       return;
@@ -120,12 +121,12 @@ void Link::load_code(Connection& c) {
     why = why.substr(0, why.find(", with args"));  // not the code it echoes
     log::logger().info("redis {}: FUNCTION LOAD: {}; the limiter runs as a script (EVALSHA)",
                        options_.where(), why);
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     no_functions_ = true;
   }
   const Reply r = c.command({"SCRIPT", "LOAD", limiter_script()});
   if (r.is_error()) server_error(r, "SCRIPT LOAD");
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   sha_ = r.str();
   functions_ = false;
   loaded_ = true;
@@ -144,7 +145,7 @@ Reply Link::call_code(Connection& c, const Argv& keys, const Argv& args) {
   std::string sha;  // the script's, when there are no functions
   bool functions = false;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     functions = functions_;
     if (!functions) sha = sha_;
   }
@@ -165,7 +166,7 @@ Reply Link::eval(const Argv& keys, const Argv& args) {
   Lease c(*this);
   bool loaded = false;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     loaded = loaded_;
   }
   if (!loaded) load_code(*c);

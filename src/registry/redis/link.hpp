@@ -13,10 +13,10 @@
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "core/thread_annotations.hpp"
 #include "registry/redis/connection.hpp"
 
 namespace ptl::core::redis {
@@ -35,13 +35,13 @@ class Link {
   void check();
 
   // Runs the limiter code (FCALL or EVALSHA, loading it again if the server lost it) with
-  // `keys` and `args`. Throws BackendDown if the server cannot be reached, Error(kBackend)
+  // `keys` and `args`. Throws BackendDown if the server cannot be reached, StatusError(kBackend)
   // if it answers with an error.
   Reply eval(const Argv& keys, const Argv& args);
 
-  // One plain command; an error reply throws Error(kBackend).
+  // One plain command; an error reply throws StatusError(kBackend).
   Reply command(const Argv& argv);
-  // Several commands in one round trip; an error reply throws Error(kBackend).
+  // Several commands in one round trip; an error reply throws StatusError(kBackend).
   std::vector<Reply> pipeline(const std::vector<Argv>& commands);
 
  private:
@@ -53,15 +53,15 @@ class Link {
   Reply call_code(Connection& c, const Argv& keys, const Argv& args);
 
   const RedisOptions options_;
-  std::mutex mutex_;
-  std::vector<std::unique_ptr<Connection>> idle_;  // guarded by mutex_
-  bool loaded_ = false;                            // guarded by mutex_
-  bool functions_ = false;                         // guarded by mutex_; else the script
-  bool no_functions_ = false;                      // guarded by mutex_; FUNCTION LOAD refused
-  std::string sha_;                                // guarded by mutex_; the script's
-  Nanos down_until_ = 0;                           // guarded by mutex_
-  Nanos backoff_ = 0;                              // guarded by mutex_
-  std::string last_failure_;                       // guarded by mutex_
+  Mutex mutex_;
+  std::vector<std::unique_ptr<Connection>> idle_ PTL_GUARDED_BY(mutex_);
+  bool loaded_ PTL_GUARDED_BY(mutex_) = false;
+  bool functions_ PTL_GUARDED_BY(mutex_) = false;     // else the script
+  bool no_functions_ PTL_GUARDED_BY(mutex_) = false;  // FUNCTION LOAD refused
+  std::string sha_ PTL_GUARDED_BY(mutex_);            // the script's
+  Nanos down_until_ PTL_GUARDED_BY(mutex_) = 0;
+  Nanos backoff_ PTL_GUARDED_BY(mutex_) = 0;
+  std::string last_failure_ PTL_GUARDED_BY(mutex_);
 };
 
 }  // namespace ptl::core::redis

@@ -1,9 +1,12 @@
 // RedisLimiter: a limiter whose state lives in Redis, shared by every process and host
 // that opens the same redis:// registry and name.
 //
-// Every acquire and release is one FCALL (or EVALSHA) of the limiter code (lua/), which
-// keeps the holders, the window log and the line of waiters consistent on the server's
-// clock.
+// The limiter holds a policy (ADR 15): up to 16 limits admitted together. Every acquire
+// and release is one FCALL (or EVALSHA) of the limiter code (lua/), which keeps the
+// holders, the window logs, the observations and the line of waiters consistent on the
+// server's clock. We resolve a demand into one charge per limit against the policy we
+// last read; the script refuses a charge made under another policy version ('stale'),
+// and we read the new policy from that reply and resolve again.
 // Liveness is per process: the server ties every permit and place in line to this
 // registry's session, which the heartbeat (every third of a lease, O(1) per limiter)
 // keeps alive; if the process dies, the script reclaims all of it once the session's
@@ -15,51 +18,62 @@
 // a lease ending) runs the script, which grants the head of the line and publishes the
 // grant on the limiter's channel; our subscriber hands it to the waiter. No polling.
 //
-// Local state is only what this process holds: its permits (value -> grant id) and its
-// waiters (ticket -> waiter), under mutex_. mutex_ is never held across a round trip.
+// Local state is what this process holds: its permits (value -> grant id), the last
+// permits it released (for a settle after release), its waiters (ticket -> waiter) and
+// the policy it last read, under mutex_. mutex_ is never held across a round trip.
 #pragma once
 
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <initializer_list>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
-#include "core/limiter.hpp"
+#include "core/limiter_backend.hpp"
+#include "core/thread_annotations.hpp"
 #include "registry/redis/backend.hpp"
 #include "registry/redis/keys.hpp"
 #include "registry/redis/writer_first_lock.hpp"
 
 namespace ptl::core::redis {
 
-class RedisLimiter final : public Limiter {
+class RedisLimiter final : public LimiterBackend {
  public:
   RedisLimiter(std::shared_ptr<Backend> backend, std::string_view name);
   ~RedisLimiter() override;
 
-  Status acquire(uint64_t cost, Nanos timeout_ns, Permit* out) override;
-  Status try_acquire(uint64_t cost, Permit* out, Nanos* retry_after_ns) override;
-  void release(Permit permit, std::optional<uint64_t> actual_cost) override;
-  void acquire_async(uint64_t cost, Nanos timeout_ns, AcquireCallback cb,
+  Status acquire(const Demand& demand, Nanos timeout_ns, PermitId* out) override;
+  Status try_acquire(const Demand& demand, PermitId* out, Nanos* retry_after_ns) override;
+  void release(PermitId permit, std::optional<uint64_t> actual_cost) override;
+  void acquire_async(const Demand& demand, Nanos timeout_ns, AcquireCallback cb,
                      uint64_t* ticket) override;
   Status cancel(uint64_t ticket) override;
+  void settle(PermitId permit, const Demand& actual) override;
+  void observe(std::string_view unit, uint64_t remaining, Nanos reset_after_ns) override;
   void penalize(Nanos retry_after_ns) override;
-  void reconfigure(const LimiterConfig& config) override;
-  LimiterConfig config() override;
-  LimiterStats stats() override;
+  void set_policy(const PolicySpec& policy) override;
+  PolicySpec policy() override;
+  LimitUsage usage(std::string_view unit, Nanos window_ns) override;
+  StatsSnapshot stats() override;
 
   const Keys& keys() const { return keys_; }
 
-  // The script's arguments for a config: MC MPW WS WUS MCPW. Throws Error(kInvalid) for
-  // limits the server cannot hold exactly (it counts in doubles: at most 2^53).
-  static std::vector<std::string> config_args(const LimiterConfig& config);
-  // Reads MC MPW WS MCPW from four replies (the order of config_args without WUS).
-  static LimiterConfig parse_config(const ReplyView& mc, const ReplyView& mpw, const ReplyView& ws,
-                                    const ReplyView& mcpw);
+  // ---- the policy as the server keeps it (redis_limiter_policy.cpp) ----
+  // The script's arguments for a policy: SH CW N, then UNIT MAX WNS WUS per limit.
+  // Throws StatusError(kInvalid) for maxima the server cannot hold exactly (it counts in
+  // doubles: at most 2^53).
+  static std::vector<std::string> policy_args(const PolicySpec& policy);
+  // Reads the text the server keeps ("PV SH CW N UNIT MAX WNS WUS ..."); *version gets PV.
+  static PolicySpec parse_policy(std::string_view text, uint64_t* version);
+  // The policy of a limiter from HMGET s v p mc (the registry's reads): nullopt if there
+  // is no such limiter; throws StatusError(kBackend) for a limiter of the 0.1 layout.
+  static std::optional<PolicySpec> policy_from_fields(const ReplyView& fields,
+                                                      std::string_view name);
+  [[noreturn]] static void throw_old_layout(std::string_view name);
 
   // ---- called by the backend's threads ----
   // A notification published on our channel.
@@ -94,7 +108,7 @@ class RedisLimiter final : public Limiter {
     std::condition_variable cv;  // synchronous waiters sleep on it, under mutex_
     State state = State::kStarting;
     Status status = Status::kOk;  // once kDone
-    Permit permit = 0;            // once kDone with kOk
+    PermitId permit = 0;          // once kDone with kOk
     std::string error;            // once kDone with a failure
   };
   using WaiterPtr = std::shared_ptr<Waiter>;
@@ -105,22 +119,32 @@ class RedisLimiter final : public Limiter {
   // Waiters finished under mutex_, whose callbacks run once it is dropped.
   using Done = std::vector<WaiterPtr>;
 
-  // One round trip of the limiter code.
-  Reply run(std::string_view op, std::initializer_list<std::string_view> args);
-  Reply run(std::string_view op, const Argv& args);
-  Reply run(std::string_view op, const std::string_view* args, size_t n);
+  // One round trip of the limiter code; never under mutex_.
+  Reply run(std::string_view op, std::initializer_list<std::string_view> args) PTL_EXCLUDES(mutex_);
+  Reply run(std::string_view op, const Argv& args) PTL_EXCLUDES(mutex_);
+  Reply run(std::string_view op, const std::string_view* args, size_t n) PTL_EXCLUDES(mutex_);
   // The first round trip of every acquire: a grant, a place in line (if `w`), or no.
   // kOk: granted, *out set. kAgain: with no waiter, no room (*retry_after_ns set if
   // asked); with a waiter, follow it (in line, or already finished by another thread).
   // kTimedOut: the waiter's time was over before it could wait, and its last try failed.
   // Throws only when the waiter (if any) was taken back, so no callback has run.
-  Status start(uint64_t cost, const WaiterPtr& w, Permit* out, Nanos* retry_after_ns);
+  Status start(const Demand& demand, const WaiterPtr& w, PermitId* out, Nanos* retry_after_ns);
+  // The policy as we last read it, and its version; read from the server if never.
+  struct View {
+    PolicySpec policy;
+    uint64_t version = 0;
+  };
+  std::shared_ptr<const View> view();
+  // Adopts the policy text a reply carried; returns the new view.
+  std::shared_ptr<const View> adopt(std::string_view text);
+  // The grant id of a permit held or released lately here; nullopt if unknown.
+  std::optional<int64_t> grant_of(PermitId permit);
   // True once a notice (grant, removal) has finished `w` while its acquire was still out.
   bool answered(const WaiterPtr& w);
   bool unregister(const WaiterPtr& w);
   void queued(const WaiterPtr& w, int64_t wake_us);
-  Permit add_permit_locked(int64_t grant, std::string ticket = {});
-  Status admit_open(Permit* out);  // on_error=open while Redis is away
+  PermitId add_permit_locked(int64_t grant, std::string ticket = {}) PTL_REQUIRES(mutex_);
+  Status admit_open(PermitId* out);  // on_error=open while Redis is away
   [[noreturn]] void throw_removed() const;
 
   // ---- the session (redis_limiter_session.cpp) ----
@@ -145,35 +169,40 @@ class RedisLimiter final : public Limiter {
   // (the waiter's time is over: a last try, no ticket). Throws BackendDown while
   // notifications are down or unconfirmed for a whole timeout.
   bool listening(Nanos deadline);
-  Status wait(const WaiterPtr& w, Permit* out);
+  Status wait(const WaiterPtr& w, PermitId* out);
   // A waiter gives up (timeout, cancel, close): leaves the line, undoing a grant on its
   // way. False if it was already done.
   bool leave(const WaiterPtr& w, Status status, char reason);
-  void finish_locked(const WaiterPtr& w, Status status, Permit permit, std::string error,
-                     Done& done);
+  void finish_locked(const WaiterPtr& w, Status status, PermitId permit, std::string error,
+                     Done& done) PTL_REQUIRES(mutex_);
   static void run_callbacks(Done& done);
-  void schedule_dispatch_locked(Nanos at);
+  void schedule_dispatch_locked(Nanos at) PTL_REQUIRES(mutex_);
   void schedule_wake(int64_t wake_us);
   void on_dispatch_timer();
   void on_granted(const std::string& ticket, int64_t grant);
-  void fail_all_locked(Status status, const std::string& why, Done& done);
+  void fail_all_locked(Status status, const std::string& why, Done& done) PTL_REQUIRES(mutex_);
 
   const std::shared_ptr<Backend> backend_;
   const Keys keys_;
   const Argv keys_argv_;  // views of keys_
   const std::string lease_us_;
 
-  std::mutex mutex_;
-  std::unordered_map<Permit, Held> held_;               // guarded by mutex_
-  std::unordered_map<std::string, WaiterPtr> waiting_;  // guarded by mutex_; by ticket
-  Nanos timer_at_ = kNever;                             // guarded by mutex_
-  bool closed_ = false;                                 // guarded by mutex_
-  bool open_logged_ = false;                            // guarded by mutex_
-  uint64_t notifications_lost_ = 0;                     // guarded by mutex_
-  std::vector<PendingRelease> pending_;                 // guarded by mutex_
-  bool needs_sync_ = false;                             // guarded by mutex_
-  Nanos refreshed_at_ = 0;  // guarded by mutex_; when the last hb or sync that got through
-                            // was sent (the session's lease ran from then at the latest)
+  Mutex mutex_;
+  std::unordered_map<PermitId, Held> held_ PTL_GUARDED_BY(mutex_);
+  // The last permits released here and their grant ids, for a settle after release
+  // (the server keeps their records while a window counts them).
+  std::deque<std::pair<PermitId, int64_t>> released_ PTL_GUARDED_BY(mutex_);
+  std::shared_ptr<const View> view_ PTL_GUARDED_BY(mutex_);
+  std::unordered_map<std::string, WaiterPtr> waiting_ PTL_GUARDED_BY(mutex_);  // by ticket
+  Nanos timer_at_ PTL_GUARDED_BY(mutex_) = kNever;
+  bool closed_ PTL_GUARDED_BY(mutex_) = false;
+  bool open_logged_ PTL_GUARDED_BY(mutex_) = false;
+  uint64_t notifications_lost_ PTL_GUARDED_BY(mutex_) = 0;
+  std::vector<PendingRelease> pending_ PTL_GUARDED_BY(mutex_);
+  bool needs_sync_ PTL_GUARDED_BY(mutex_) = false;
+  // When the last hb or sync that got through was sent (the session's lease ran from
+  // then at the latest).
+  Nanos refreshed_at_ PTL_GUARDED_BY(mutex_) = 0;
   // Shared by every round trip whose reply changes the permits we hold (an acquire until
   // its permit is recorded, a release); exclusive for a sync, so that the permits it lists
   // are exactly those the server has from us. Tickets need none: every waiter is listed,

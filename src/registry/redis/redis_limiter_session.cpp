@@ -3,6 +3,7 @@
 #include <mutex>
 #include <unordered_set>
 
+#include "core/thread_annotations.hpp"
 #include "log/log.hpp"
 #include "registry/redis/redis_limiter.hpp"
 
@@ -11,7 +12,7 @@ namespace ptl::core::redis {
 bool RedisLimiter::heartbeat() {
   bool full_sync = false;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     if (closed_) return true;
     bool holds = !waiting_.empty() || !pending_.empty() || needs_sync_;
     for (const auto& [permit, held] : held_) holds = holds || held.grant != 0;
@@ -30,7 +31,7 @@ bool RedisLimiter::heartbeat() {
       beat();
     }
     return true;
-  } catch (const Error& e) {
+  } catch (const StatusError& e) {
     log::logger().warn("limiter '{}': heartbeat did not reach redis: {}", keys_.name, e.what());
     return false;
   }
@@ -39,7 +40,7 @@ bool RedisLimiter::heartbeat() {
 void RedisLimiter::deliver_pending() {
   std::vector<PendingRelease> todo;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     todo.swap(pending_);
   }
   for (size_t i = 0; i < todo.size(); ++i) {
@@ -48,8 +49,8 @@ void RedisLimiter::deliver_pending() {
       const Reply r = run("rel", {todo[i].grant, todo[i].actual, todo[i].ticket});
       const ReplyView v = r.view();
       if (!v.is_integer()) schedule_wake(v.at(1).integer());
-    } catch (const Error&) {
-      std::lock_guard<std::mutex> lock(mutex_);
+    } catch (const StatusError&) {
+      MutexLock lock(mutex_);
       pending_.insert(pending_.begin(), todo.begin() + static_cast<ptrdiff_t>(i), todo.end());
       throw;
     }
@@ -67,7 +68,7 @@ void RedisLimiter::beat() {
   if (v.at(0).integer() == 0) {
     Done done;
     {
-      std::lock_guard<std::mutex> lock(mutex_);
+      MutexLock lock(mutex_);
       fail_all_locked(Status::kNotFound, "limiter '" + keys_.name + "' no longer exists", done);
     }
     run_callbacks(done);
@@ -82,7 +83,7 @@ void RedisLimiter::beat() {
     return;
   }
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     refreshed_at_ = sent;
   }
   schedule_wake(v.at(2).integer());
@@ -98,7 +99,7 @@ void RedisLimiter::sync() {
     std::unique_lock<WriterFirstLock> session(session_mu_);
     std::vector<std::string> words{std::string()};
     {
-      std::lock_guard<std::mutex> lock(mutex_);
+      MutexLock lock(mutex_);
       for (const auto& [permit, held] : held_) {
         if (held.grant != 0) words.push_back(std::to_string(held.grant));
       }
@@ -116,8 +117,8 @@ void RedisLimiter::sync() {
     sent = monotonic_now();
     try {
       r = run("sync", args);
-    } catch (const Error&) {
-      std::lock_guard<std::mutex> lock(mutex_);
+    } catch (const StatusError&) {
+      MutexLock lock(mutex_);
       needs_sync_ = true;
       throw;
     }
@@ -125,7 +126,7 @@ void RedisLimiter::sync() {
   const ReplyView v = r.view();
   Done done;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     refreshed_at_ = sent;
     if (v.at(0).integer() == 0) {
       fail_all_locked(Status::kNotFound, "limiter '" + keys_.name + "' no longer exists", done);

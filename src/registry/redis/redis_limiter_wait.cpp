@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cstdlib>
 
+#include "core/thread_annotations.hpp"
 #include "log/log.hpp"
 #include "registry/redis/redis_limiter.hpp"
 
@@ -25,7 +26,7 @@ RedisLimiter::WaiterPtr RedisLimiter::new_waiter(Nanos timeout_ns,
   if (setup) setup(*w);
   w->ticket = backend_->new_ticket();
   w->deadline = deadline_after(monotonic_now(), timeout_ns);
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   w->epoch = notifications_lost_;
   waiting_.emplace(w->ticket, w);
   return w;
@@ -52,7 +53,7 @@ bool RedisLimiter::listening(Nanos deadline) {
 void RedisLimiter::queued(const WaiterPtr& w, int64_t wake_us) {
   bool lost = false;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     if (w->state == Waiter::State::kStarting) {
       if (w->epoch == notifications_lost_) {
         w->state = Waiter::State::kQueued;
@@ -72,12 +73,13 @@ void RedisLimiter::queued(const WaiterPtr& w, int64_t wake_us) {
   }
 }
 
-Status RedisLimiter::wait(const WaiterPtr& w, Permit* out) {
-  std::unique_lock<std::mutex> lock(mutex_);
+Status RedisLimiter::wait(const WaiterPtr& w, PermitId* out) {
+  UniqueLock lock(mutex_);
   while (w->state != Waiter::State::kDone) {
     if (w->deadline == kNever) {
-      w->cv.wait(lock);
-    } else if (w->cv.wait_until(lock, to_time_point(w->deadline)) == std::cv_status::timeout) {
+      w->cv.wait(lock.native());
+    } else if (w->cv.wait_until(lock.native(), to_time_point(w->deadline)) ==
+               std::cv_status::timeout) {
       break;
     }
   }
@@ -86,7 +88,7 @@ Status RedisLimiter::wait(const WaiterPtr& w, Permit* out) {
     leave(w, Status::kTimedOut, 't');
     lock.lock();
     // leave() finished it, or a grant (or failure) got there first.
-    while (w->state != Waiter::State::kDone) w->cv.wait(lock);
+    while (w->state != Waiter::State::kDone) w->cv.wait(lock.native());
   }
   switch (w->status) {
     case Status::kOk:
@@ -99,13 +101,13 @@ Status RedisLimiter::wait(const WaiterPtr& w, Permit* out) {
   }
 }
 
-void RedisLimiter::acquire_async(uint64_t cost, Nanos timeout_ns, AcquireCallback cb,
+void RedisLimiter::acquire_async(const Demand& demand, Nanos timeout_ns, AcquireCallback cb,
                                  uint64_t* ticket) {
   const uint64_t id = g_next_async_id.fetch_add(1, std::memory_order_relaxed);
   if (ticket != nullptr) *ticket = id;
-  Permit permit = 0;
+  PermitId permit = 0;
   if (timeout_ns == 0) {
-    const Status st = start(cost, nullptr, &permit, nullptr);
+    const Status st = start(demand, nullptr, &permit, nullptr);
     return cb(st, permit);
   }
   // The async fields are set before the waiter is published in waiting_, where cancel()
@@ -115,7 +117,7 @@ void RedisLimiter::acquire_async(uint64_t cost, Nanos timeout_ns, AcquireCallbac
     fresh.callback = cb;
     fresh.id = id;
   });
-  const Status st = start(cost, w, &permit, nullptr);
+  const Status st = start(demand, w, &permit, nullptr);
   if (st == Status::kOk || st == Status::kTimedOut) cb(st, permit);
   // kAgain: in line; the subscriber, a timer or cancel() finishes it.
 }
@@ -123,7 +125,7 @@ void RedisLimiter::acquire_async(uint64_t cost, Nanos timeout_ns, AcquireCallbac
 Status RedisLimiter::cancel(uint64_t ticket) {
   WaiterPtr w;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     for (const auto& [name, candidate] : waiting_) {
       if (candidate->async && candidate->id == ticket &&
           candidate->state == Waiter::State::kQueued) {
@@ -138,7 +140,7 @@ Status RedisLimiter::cancel(uint64_t ticket) {
 
 bool RedisLimiter::leave(const WaiterPtr& w, Status status, char reason) {
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     if (w->state != Waiter::State::kQueued) return false;
     w->state = Waiter::State::kLeaving;
   }
@@ -149,14 +151,14 @@ bool RedisLimiter::leave(const WaiterPtr& w, Status status, char reason) {
   try {
     const Reply r = run("cxl", {w->ticket, std::string_view(&reason, 1)});
     wake_us = r.view().at(1).integer();
-  } catch (const Error& e) {
+  } catch (const StatusError& e) {
     log::logger().debug("limiter '{}': leaving the line: {}", keys_.name, e.what());
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     needs_sync_ = true;  // the next heartbeat takes the ticket (or its grant) back
   }
   Done done;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     std::string why;
     if (status == Status::kBackend) {
       why = "redis " + backend_->options().where() + ": notifications were lost while waiting";
@@ -170,7 +172,7 @@ bool RedisLimiter::leave(const WaiterPtr& w, Status status, char reason) {
   return true;
 }
 
-void RedisLimiter::finish_locked(const WaiterPtr& w, Status status, Permit permit,
+void RedisLimiter::finish_locked(const WaiterPtr& w, Status status, PermitId permit,
                                  std::string error, Done& done) {
   waiting_.erase(w->ticket);
   w->state = Waiter::State::kDone;
@@ -202,19 +204,20 @@ void RedisLimiter::on_message(const std::string& payload) {
   } else if (payload.size() > 2 && payload[0] == 'x') {
     Done done;
     {
-      std::lock_guard<std::mutex> lock(mutex_);
+      MutexLock lock(mutex_);
       auto it = waiting_.find(payload.substr(2));
       if (it == waiting_.end() || it->second->state == Waiter::State::kLeaving) return;
       // A copy: finish_locked erases the map entry that it->second lives in.
       const WaiterPtr w = it->second;
       finish_locked(w, Status::kInvalid, 0,
-                    "the cost exceeds the max_cost_per_window set by a reconfiguration", done);
+                    "the demand exceeds a limit's max (max_cost_per_window) set by a policy change",
+                    done);
     }
     run_callbacks(done);
   } else if (payload == "r") {
     Done done;
     {
-      std::lock_guard<std::mutex> lock(mutex_);
+      MutexLock lock(mutex_);
       fail_all_locked(Status::kNotFound, "limiter '" + keys_.name + "' was removed", done);
     }
     run_callbacks(done);
@@ -224,7 +227,7 @@ void RedisLimiter::on_message(const std::string& payload) {
 void RedisLimiter::on_granted(const std::string& ticket, int64_t grant) {
   Done done;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     auto it = waiting_.find(ticket);
     // Not waiting any more, or leaving: its cancel round trip undoes this grant.
     if (it == waiting_.end()) return;
@@ -251,7 +254,7 @@ void RedisLimiter::on_notifications_lost(const std::string& why) {
   Done done;
   std::vector<std::string> tickets;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     ++notifications_lost_;
     const bool open = backend_->options().on_error == OnError::kOpen;
     std::vector<WaiterPtr> queued;
@@ -275,8 +278,8 @@ void RedisLimiter::on_notifications_lost(const std::string& why) {
   for (const std::string& ticket : tickets) {
     try {
       run("cxl", {ticket, "x"});
-    } catch (const Error&) {
-      std::lock_guard<std::mutex> lock(mutex_);
+    } catch (const StatusError&) {
+      MutexLock lock(mutex_);
       needs_sync_ = true;
       break;
     }
@@ -287,7 +290,7 @@ void RedisLimiter::on_notifications_lost(const std::string& why) {
 
 void RedisLimiter::schedule_wake(int64_t wake_us) {
   if (wake_us < 0) return;
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   if (!waiting_.empty()) {
     schedule_dispatch_locked(deadline_after(monotonic_now(), us_to_ns(wake_us)));
   }
@@ -303,16 +306,16 @@ void RedisLimiter::schedule_dispatch_locked(Nanos at) {
 
 void RedisLimiter::on_dispatch_timer() {
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     if (timer_at_ <= monotonic_now()) timer_at_ = kNever;
     if (closed_ || waiting_.empty()) return;
   }
   try {
     const Reply r = run("disp", {});
     schedule_wake(r.view().at(0).integer());
-  } catch (const Error& e) {
+  } catch (const StatusError& e) {
     log::logger().debug("limiter '{}': dispatch: {}", keys_.name, e.what());
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     if (!waiting_.empty()) schedule_dispatch_locked(monotonic_now() + kDispatchRetry);
   }
 }
@@ -320,14 +323,14 @@ void RedisLimiter::on_dispatch_timer() {
 void RedisLimiter::close() {
   std::vector<WaiterPtr> async;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     for (const auto& [ticket, w] : waiting_) {
       if (w->async && w->state == Waiter::State::kQueued) async.push_back(w);
     }
   }
   for (const WaiterPtr& w : async) leave(w, Status::kClosed, 'x');
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     closed_ = true;
   }
   backend_->detach(this);

@@ -1,5 +1,6 @@
 #include "registry/redis/redis_registry.hpp"
 
+#include "core/thread_annotations.hpp"
 #include "log/log.hpp"
 #include "registry/redis/keys.hpp"
 #include "registry/redis/redis_limiter.hpp"
@@ -15,12 +16,12 @@ RedisRegistry::RedisRegistry(std::string_view uri)
 
 RedisRegistry::~RedisRegistry() {
   std::map<std::string, LimiterPtr, std::less<>> dropped;
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   dropped.swap(objects_);  // released after the lock: the last reference may close one
 }
 
 LimiterPtr RedisRegistry::object_for(std::string_view name) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   auto it = objects_.find(name);
   if (it == objects_.end()) {
     it = objects_.emplace(std::string(name), LimiterPtr(new RedisLimiter(backend_, name), false))
@@ -31,7 +32,7 @@ LimiterPtr RedisRegistry::object_for(std::string_view name) {
 
 void RedisRegistry::forget(std::string_view name) {
   LimiterPtr dropped;
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   auto it = objects_.find(name);
   if (it == objects_.end()) return;
   dropped = std::move(it->second);
@@ -46,11 +47,18 @@ Reply RedisRegistry::run(std::string_view name, std::string_view op, const Argv&
   return backend_->link().eval(keys.argv(), argv);
 }
 
-void RedisRegistry::register_limiter(std::string_view name, const LimiterConfig& config,
+// The script's reg op with `mode` and a policy's arguments.
+static Argv reg_args(std::string_view mode, const std::vector<std::string>& policy_args) {
+  Argv args{mode};
+  args.insert(args.end(), policy_args.begin(), policy_args.end());
+  return args;
+}
+
+void RedisRegistry::register_limiter(std::string_view name, const PolicySpec& policy,
                                      bool replace) {
-  const std::vector<std::string> a = RedisLimiter::config_args(config);
+  const std::vector<std::string> a = RedisLimiter::policy_args(policy);
   backend_->link().command({"ZADD", index_, "0", name});
-  const Reply r = run(name, "reg", {replace ? "replace" : "create", a[0], a[1], a[2], a[3], a[4]});
+  const Reply r = run(name, "reg", reg_args(replace ? "replace" : "create", a));
   if (r.view().at(0).str() == "exists") {
     fail(Status::kExists, "limiter '" + std::string(name) + "' already exists");
   }
@@ -68,14 +76,16 @@ void RedisRegistry::index_again(std::string_view name) {
 
 LimiterPtr RedisRegistry::get(std::string_view name) {
   const Keys keys(backend_->options().prefix, name, backend_->options().db);
-  if (backend_->link().command({"EXISTS", keys.state()}).view().integer() == 0) return nullptr;
+  const Reply r = backend_->link().command({"HMGET", keys.state(), "v", "p", "mc"});
+  // A limiter of the 0.1 layout is refused here, with what to do about it.
+  if (!RedisLimiter::policy_from_fields(r.view(), name)) return nullptr;
   return object_for(name);
 }
 
-LimiterPtr RedisRegistry::get_or_create(std::string_view name, const LimiterConfig& config) {
-  const std::vector<std::string> a = RedisLimiter::config_args(config);
+LimiterPtr RedisRegistry::get_or_create(std::string_view name, const PolicySpec& policy) {
+  const std::vector<std::string> a = RedisLimiter::policy_args(policy);
   backend_->link().command({"ZADD", index_, "0", name});
-  run(name, "reg", {"goc", a[0], a[1], a[2], a[3], a[4]});
+  run(name, "reg", reg_args("goc", a));
   index_again(name);
   return object_for(name);
 }
@@ -87,6 +97,12 @@ bool RedisRegistry::exists(std::string_view name) {
 
 bool RedisRegistry::remove(std::string_view name) {
   const bool existed = run(name, "rm", {}).view().integer() != 0;
+  // A limiter of the 0.1 layout goes whole (the script deleted its s, the key both share).
+  const Keys keys(backend_->options().prefix, name, backend_->options().db);
+  Argv del{"DEL"};
+  const std::vector<std::string> old = keys.old_layout_keys();
+  del.insert(del.end(), old.begin(), old.end());
+  backend_->link().command(del);
   backend_->link().command({"ZREM", index_, name});
   // A concurrent register may have created the name again between our two steps; its
   // own second add may have come before our ZREM, so put the name back if it lives.
@@ -117,7 +133,7 @@ void RedisRegistry::reset() {
     backend_->link().command(del);
   } while (cursor != "0");
   std::map<std::string, LimiterPtr, std::less<>> dropped;
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   dropped.swap(objects_);
 }
 
@@ -130,15 +146,21 @@ std::vector<NamedConfig> RedisRegistry::list() {
   reads.reserve(n);
   for (size_t i = 0; i < n; ++i) {
     keys.emplace_back(backend_->options().prefix, names.view().at(i).str(), backend_->options().db);
-    reads.push_back({"HMGET", keys.back().state(), "mc", "mpw", "ws", "mcpw"});
+    reads.push_back({"HMGET", keys.back().state(), "v", "p", "mc"});
   }
   std::vector<NamedConfig> out;
   if (n == 0) return out;
   const std::vector<Reply> configs = backend_->link().pipeline(reads);
   for (size_t i = 0; i < n; ++i) {
-    const ReplyView v = configs[i].view();
-    if (v.at(0).is_nil()) continue;  // listed, but not (or no longer) created
-    out.push_back({keys[i].name, RedisLimiter::parse_config(v.at(0), v.at(1), v.at(2), v.at(3))});
+    std::optional<PolicySpec> p;
+    try {
+      p = RedisLimiter::policy_from_fields(configs[i].view(), keys[i].name);
+    } catch (const StatusError& e) {
+      log::logger().warn("redis registry: {}", e.what());  // a 0.1 limiter: not ours to list
+      continue;
+    }
+    if (!p) continue;  // listed, but not (or no longer) created
+    out.push_back({keys[i].name, p->to_config()});
   }
   return out;
 }

@@ -11,23 +11,23 @@
 
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 
+#include "core/thread_annotations.hpp"
 #include "registry/redis/backend.hpp"
-#include "registry/registry.hpp"
+#include "registry/registry_backend.hpp"
 
 namespace ptl::core::redis {
 
-class RedisRegistry final : public Registry {
+class RedisRegistry final : public RegistryBackend {
  public:
-  // Throws Error(kInvalid) for a bad URI, PTL_EBACKEND if the server cannot be used.
+  // Throws StatusError(kInvalid) for a bad URI, PTL_EBACKEND if the server cannot be used.
   explicit RedisRegistry(std::string_view uri);
   ~RedisRegistry() override;
 
-  void register_limiter(std::string_view name, const LimiterConfig& config, bool replace) override;
+  void register_limiter(std::string_view name, const PolicySpec& policy, bool replace) override;
   LimiterPtr get(std::string_view name) override;
-  LimiterPtr get_or_create(std::string_view name, const LimiterConfig& config) override;
+  LimiterPtr get_or_create(std::string_view name, const PolicySpec& policy) override;
   bool exists(std::string_view name) override;
   bool remove(std::string_view name) override;
   void reset() override;
@@ -42,8 +42,8 @@ class RedisRegistry final : public Registry {
 
   std::shared_ptr<Backend> backend_;
   const std::string index_;
-  std::mutex mutex_;
-  std::map<std::string, LimiterPtr, std::less<>> objects_;  // guarded by mutex_
+  Mutex mutex_;
+  std::map<std::string, LimiterPtr, std::less<>> objects_ PTL_GUARDED_BY(mutex_);
 };
 
 }  // namespace ptl::core::redis

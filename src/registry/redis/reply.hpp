@@ -18,7 +18,7 @@ class ReplyView {
   bool is_array() const;
   bool is_integer() const;
   size_t size() const;           // elements of an array, else 0
-  ReplyView at(size_t i) const;  // throws Error(kBackend) past the end or on a non-array
+  ReplyView at(size_t i) const;  // throws StatusError(kBackend) past the end or on a non-array
   std::string_view str() const;  // string, status or error text; "" otherwise
   int64_t integer() const;       // an integer, or a string holding one; throws otherwise
   // "the reply" for messages: its error text, or a short description of its type.

@@ -2,18 +2,18 @@
 
 #include <condition_variable>
 #include <map>
-#include <mutex>
 #include <utility>
 
+#include "core/thread_annotations.hpp"
 #include "log/log.hpp"
 
 namespace ptl::core::redis {
 
 struct Scheduler::State {
-  std::mutex mutex;
+  Mutex mutex;
   std::condition_variable wake;
-  std::multimap<Nanos, std::function<void()>> due;  // guarded by mutex
-  bool stop = false;                                // guarded by mutex
+  std::multimap<Nanos, std::function<void()>> due PTL_GUARDED_BY(mutex);
+  bool stop PTL_GUARDED_BY(mutex) = false;
 };
 
 Scheduler::Scheduler() : state_(std::make_shared<State>()) {
@@ -23,7 +23,7 @@ Scheduler::Scheduler() : state_(std::make_shared<State>()) {
 Scheduler::~Scheduler() {
   std::multimap<Nanos, std::function<void()>> dropped;
   {
-    std::lock_guard<std::mutex> lock(state_->mutex);
+    MutexLock lock(state_->mutex);
     state_->stop = true;
     dropped.swap(state_->due);  // destroyed outside the lock: they may hold limiters
   }
@@ -38,7 +38,7 @@ Scheduler::~Scheduler() {
 void Scheduler::at(Nanos at, std::function<void()> fn) {
   bool earliest;
   {
-    std::lock_guard<std::mutex> lock(state_->mutex);
+    MutexLock lock(state_->mutex);
     if (state_->stop) return;
     auto it = state_->due.emplace(at, std::move(fn));
     earliest = it == state_->due.begin();
@@ -47,15 +47,15 @@ void Scheduler::at(Nanos at, std::function<void()> fn) {
 }
 
 void Scheduler::run(const std::shared_ptr<State>& state) {
-  std::unique_lock<std::mutex> lock(state->mutex);
+  UniqueLock lock(state->mutex);
   while (!state->stop) {
     if (state->due.empty()) {
-      state->wake.wait(lock);
+      state->wake.wait(lock.native());
       continue;
     }
     const Nanos next = state->due.begin()->first;
     if (monotonic_now() < next) {
-      state->wake.wait_until(lock, to_time_point(next));
+      state->wake.wait_until(lock.native(), to_time_point(next));
       continue;
     }
     std::function<void()> fn = std::move(state->due.begin()->second);

@@ -10,6 +10,7 @@ target_sources(ptl_core PRIVATE
   ${_redis}/connection.cpp
   ${_redis}/link.cpp
   ${_redis}/redis_limiter.cpp
+  ${_redis}/redis_limiter_policy.cpp
   ${_redis}/redis_limiter_session.cpp
   ${_redis}/redis_limiter_wait.cpp
   ${_redis}/redis_registry.cpp
@@ -21,7 +22,7 @@ target_link_libraries(ptl_core PRIVATE PkgConfig::HIREDIS)
 target_compile_definitions(ptl_core PRIVATE PTL_WITH_REDIS=1)
 
 # The Lua files, in the order the script needs them (helpers first, dispatch last).
-set(_lua common acquire release cancel session admin main)
+set(_lua common window grants acquire release cancel session policy admin main)
 list(TRANSFORM _lua PREPEND ${_redis}/lua/)
 list(TRANSFORM _lua APPEND .lua)
 set(_script_cpp ${CMAKE_CURRENT_BINARY_DIR}/registry/redis/script.cpp)

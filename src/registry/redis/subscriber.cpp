@@ -8,9 +8,9 @@
 #include <cerrno>
 #include <condition_variable>
 #include <map>
-#include <mutex>
 #include <set>
 
+#include "core/thread_annotations.hpp"
 #include "log/log.hpp"
 #include "registry/redis/connection.hpp"
 
@@ -34,13 +34,13 @@ struct Subscriber::State {
   SubscriberHandler handler;
   int event_fd = -1;  // written to wake the thread: a change of channels, or stop
 
-  std::mutex mutex;
+  Mutex mutex;
   std::condition_variable confirmed_cv;
-  std::map<std::string, bool> channels;  // guarded by mutex; wanted -> confirmed
-  std::set<std::string> to_subscribe;    // guarded by mutex; not sent yet
-  std::set<std::string> to_unsubscribe;  // guarded by mutex; not sent yet
-  std::string last_error;                // guarded by mutex; "" while connected
-  bool stop = false;                     // guarded by mutex
+  std::map<std::string, bool> channels PTL_GUARDED_BY(mutex);  // wanted -> confirmed
+  std::set<std::string> to_subscribe PTL_GUARDED_BY(mutex);    // not sent yet
+  std::set<std::string> to_unsubscribe PTL_GUARDED_BY(mutex);  // not sent yet
+  std::string last_error PTL_GUARDED_BY(mutex);                // "" while connected
+  bool stop PTL_GUARDED_BY(mutex) = false;
 
   ~State() { close(event_fd); }
 
@@ -53,7 +53,7 @@ struct Subscriber::State {
     (void)!read(event_fd, &n, sizeof n);
   }
   bool stopping() {
-    std::lock_guard<std::mutex> lock(mutex);
+    MutexLock lock(mutex);
     return stop;
   }
 
@@ -62,7 +62,7 @@ struct Subscriber::State {
     std::vector<std::string> sub;
     std::vector<std::string> unsub;
     {
-      std::lock_guard<std::mutex> lock(mutex);
+      MutexLock lock(mutex);
       if (all) {
         for (const auto& [ch, confirmed] : channels) sub.push_back(ch);
       } else {
@@ -100,7 +100,7 @@ struct Subscriber::State {
     } else if (kind == "subscribe") {
       bool wanted;
       {
-        std::lock_guard<std::mutex> lock(mutex);
+        MutexLock lock(mutex);
         auto it = channels.find(channel);
         wanted = it != channels.end();
         if (wanted) it->second = true;
@@ -113,7 +113,7 @@ struct Subscriber::State {
 
   void went_down(const std::string& why) {
     {
-      std::lock_guard<std::mutex> lock(mutex);
+      MutexLock lock(mutex);
       for (auto& [ch, confirmed] : channels) confirmed = false;
       to_subscribe.clear();
       to_unsubscribe.clear();
@@ -126,7 +126,7 @@ struct Subscriber::State {
   // One connected session: returns when the connection is lost or on stop.
   void session(Connection& conn) {
     {
-      std::lock_guard<std::mutex> lock(mutex);
+      MutexLock lock(mutex);
       last_error.clear();
     }
     send_changes(conn, true);
@@ -174,7 +174,7 @@ Subscriber::Subscriber(const RedisOptions& options, SubscriberHandler handler)
 
 Subscriber::~Subscriber() {
   {
-    std::lock_guard<std::mutex> lock(state_->mutex);
+    MutexLock lock(state_->mutex);
     state_->stop = true;
   }
   state_->poke();
@@ -188,7 +188,7 @@ Subscriber::~Subscriber() {
 
 void Subscriber::subscribe(const std::string& channel) {
   {
-    std::lock_guard<std::mutex> lock(state_->mutex);
+    MutexLock lock(state_->mutex);
     if (!state_->channels.emplace(channel, false).second) return;
     state_->to_unsubscribe.erase(channel);
     state_->to_subscribe.insert(channel);
@@ -198,7 +198,7 @@ void Subscriber::subscribe(const std::string& channel) {
 
 void Subscriber::unsubscribe(const std::string& channel) {
   {
-    std::lock_guard<std::mutex> lock(state_->mutex);
+    MutexLock lock(state_->mutex);
     if (state_->channels.erase(channel) == 0) return;
     state_->to_subscribe.erase(channel);
     state_->to_unsubscribe.insert(channel);
@@ -207,14 +207,15 @@ void Subscriber::unsubscribe(const std::string& channel) {
 }
 
 bool Subscriber::wait_confirmed(const std::string& channel, Nanos deadline, std::string* why) {
-  std::unique_lock<std::mutex> lock(state_->mutex);
-  const auto confirmed = [&] {
+  UniqueLock lock(state_->mutex);
+  const auto confirmed = [&]() PTL_REQUIRES(state_->mutex) {
     auto it = state_->channels.find(channel);
     return it != state_->channels.end() && it->second;
   };
   // While the connection is down, fail at once: waiting is what the caller must not do.
   while (!confirmed() && !state_->stop && state_->last_error.empty()) {
-    if (state_->confirmed_cv.wait_until(lock, to_time_point(deadline)) == std::cv_status::timeout) {
+    if (state_->confirmed_cv.wait_until(lock.native(), to_time_point(deadline)) ==
+        std::cv_status::timeout) {
       break;
     }
   }
@@ -235,7 +236,7 @@ void Subscriber::run(const std::shared_ptr<State>& state) {
       if (!logged.empty()) log::logger().info("redis notifications: connected again");
       logged.clear();
       state->session(*conn);
-    } catch (const Error& e) {
+    } catch (const StatusError& e) {
       if (state->stopping()) break;
       if (logged != e.what()) log::logger().warn("redis notifications: {}", e.what());
       logged = e.what();

@@ -3,7 +3,7 @@
 //   redis://[[USER]:PASSWORD@]HOST[:PORT][/DB][?prefix=P&lease=S&on_error=fail|open&timeout=S]
 //
 // The password (and user) may be percent-encoded; HOST may be a name, an IPv4 address or
-// a bracketed IPv6 address. Everything wrong is Error(kInvalid) naming the part.
+// a bracketed IPv6 address. Everything wrong is StatusError(kInvalid) naming the part.
 #pragma once
 
 #include <string>
@@ -36,7 +36,7 @@ struct RedisOptions {
   std::string where() const;
 };
 
-// Throws Error(kInvalid) with a message that names what is wrong.
+// Throws StatusError(kInvalid) with a message that names what is wrong.
 RedisOptions parse_redis_uri(std::string_view uri);
 
 }  // namespace ptl::core::redis

@@ -4,17 +4,22 @@
 #include <thread>
 #include <vector>
 
+#include "core/thread_annotations.hpp"
 #include "log/log.hpp"
 #include "registry/shm/process_table.hpp"
 #include "registry/shm/segment.hpp"
 #include "registry/shm/slots.hpp"
 #include "registry/shm/sync.hpp"
-#include "registry/shm/testing.hpp"
 
 namespace ptl::shm {
 namespace {
 thread_local const Agent* t_agent = nullptr;  // the agent whose thread this is
+std::atomic<AgentLoopHook> g_agent_loop_hook{nullptr};
 }  // namespace
+
+void set_agent_loop_hook(AgentLoopHook hook) {
+  g_agent_loop_hook.store(hook, std::memory_order_relaxed);
+}
 
 Agent::~Agent() {
   // Only ever destroyed with the segment, once no handle (and so no waiter) is left.
@@ -39,8 +44,8 @@ void Agent::stop() {
   // agent exits after the callback, and agents never wait for one another.
   if (t_agent != nullptr) return;
   // Synchronous: once the last handle is closed this process is no longer attached.
-  std::unique_lock<std::mutex> lock(exit_mu_);
-  exit_cv_.wait(lock, [this] { return exited_; });
+  core::UniqueLock lock(exit_mu_);
+  while (!exited_) exit_cv_.wait(lock.native());  // a loop: clang sees the guarded read
 }
 
 void Agent::wake() {
@@ -50,7 +55,7 @@ void Agent::wake() {
 void Agent::add_waiting(LimiterBlock* b, uint64_t uid) {
   bool first = false;
   {
-    std::lock_guard<std::mutex> lock(waiting_mu_);
+    core::MutexLock lock(waiting_mu_);
     first = waiting_.empty();
     ++waiting_[{b, uid}];
   }
@@ -58,7 +63,7 @@ void Agent::add_waiting(LimiterBlock* b, uint64_t uid) {
 }
 
 void Agent::remove_waiting(LimiterBlock* b, uint64_t uid) {
-  std::lock_guard<std::mutex> lock(waiting_mu_);
+  core::MutexLock lock(waiting_mu_);
   auto it = waiting_.find({b, uid});
   if (it != waiting_.end() && --it->second == 0) waiting_.erase(it);
 }
@@ -72,10 +77,10 @@ AsyncWaiter* Agent::find_async(uint64_t id) {
 
 bool Agent::has_waiters() {
   {
-    std::lock_guard<std::mutex> lock(waiting_mu_);
+    core::MutexLock lock(waiting_mu_);
     if (!waiting_.empty()) return true;
   }
-  std::lock_guard<std::mutex> lock(async_mu_);
+  core::MutexLock lock(async_mu_);
   return !async_.empty();
 }
 
@@ -101,7 +106,7 @@ void Agent::run(std::promise<void>* claimed) {
     // flag, seen below. Read the other way round, a stop() between the two would be
     // absorbed and the agent sleep (with no deadline) while stop() waits for it.
     const uint32_t seen = me.doorbell.load(std::memory_order_acquire);
-    if (auto* hook = testing::agent_loop_hook()) hook(me.doorbell);
+    if (auto* hook = g_agent_loop_hook.load(std::memory_order_relaxed)) hook(me.doorbell);
     if (stop_.load(std::memory_order_acquire)) break;
     const core::Nanos now = core::monotonic_now();
     const bool sweep_due = now >= next_sweep;
@@ -126,14 +131,14 @@ void Agent::run(std::promise<void>* claimed) {
   }
   release_proc_entry(seg_, self);
   log::logger().debug("{}: detached process entry {}", seg_.uri(), self);
-  std::lock_guard<std::mutex> lock(exit_mu_);
+  core::MutexLock lock(exit_mu_);
   exited_ = true;
   exit_cv_.notify_all();
 }
 
 core::Nanos Agent::serve(core::Nanos now, bool force, AsyncList* done) {
   core::Nanos next = core::kNever;
-  std::lock_guard<std::mutex> lock(async_mu_);
+  core::MutexLock lock(async_mu_);
   for (auto it = async_.begin(); it != async_.end();) {
     AsyncWaiter& w = *it++;
     core::Nanos wake = core::kNever;
@@ -198,7 +203,7 @@ bool Agent::poll(AsyncWaiter& w, core::Nanos now, bool force, core::Nanos* wake)
     }
     *wake = std::min(w.deadline, s.wake_at.load(std::memory_order_relaxed));
     return false;
-  } catch (const core::Error& e) {
+  } catch (const core::StatusError& e) {
     log::logger().error("{}: async acquire {}: {}", seg_.uri(), w.id, e.what());
     w.status = e.status();
     abandon(w, now);
@@ -212,7 +217,7 @@ void Agent::abandon(AsyncWaiter& w, core::Nanos now) {
   try {
     LimiterLock lock(seg_, *w.block);
     if (lock.live(w.uid)) withdraw(seg_, *w.block, w.ticket, w.status, now);
-  } catch (const core::Error& e) {
+  } catch (const core::StatusError& e) {
     log::logger().error("{}: async acquire {}: cannot withdraw it: {}", seg_.uri(), w.id, e.what());
   }
 }
@@ -220,11 +225,11 @@ void Agent::abandon(AsyncWaiter& w, core::Nanos now) {
 void Agent::sweep_waited(core::Nanos now) {
   std::vector<std::pair<LimiterBlock*, uint64_t>> targets;
   {
-    std::lock_guard<std::mutex> lock(waiting_mu_);
+    core::MutexLock lock(waiting_mu_);
     for (const auto& [key, count] : waiting_) targets.push_back(key);
   }
   {
-    std::lock_guard<std::mutex> lock(async_mu_);
+    core::MutexLock lock(async_mu_);
     for (const AsyncWaiter& w : async_) targets.emplace_back(w.block, w.uid);
   }
   std::sort(targets.begin(), targets.end());
@@ -235,7 +240,7 @@ void Agent::sweep_waited(core::Nanos now) {
       if (!lock.live(uid)) continue;
       sweep(seg_, *b, now);
       if (b->waiting > 0) dispatch(seg_, *b, now);
-    } catch (const core::Error& e) {
+    } catch (const core::StatusError& e) {
       log::logger().error("{}: sweep: {}", seg_.uri(), e.what());
     }
   }

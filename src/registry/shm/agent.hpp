@@ -20,16 +20,25 @@
 
 #include <boost/intrusive/list.hpp>
 
-#include "core/limiter.hpp"
+#include "core/limiter_backend.hpp"
+#include "core/thread_annotations.hpp"
 #include "registry/shm/limiter_ops.hpp"
 
 namespace ptl::shm {
 
 class Segment;
 
+// Called by every agent thread on each turn of its loop, between reading its doorbell word
+// and checking its stop flag: a test that blocks in it until stop() has rung puts the stop
+// exactly into the gap that once made ptl_registry_close hang. Null (the default, and
+// always outside tests) calls nothing; it stays in the shipped library because the seam
+// must sit inside the loop it tests.
+using AgentLoopHook = void (*)(std::atomic<uint32_t>& doorbell);
+void set_agent_loop_hook(AgentLoopHook hook);
+
 // An asynchronous acquire of this process, queued in a limiter of the segment.
 struct AsyncWaiter : boost::intrusive::list_base_hook<> {
-  explicit AsyncWaiter(core::Limiter* handle) : keep(handle) {}
+  explicit AsyncWaiter(core::LimiterBackend* handle) : keep(handle) {}
 
   core::KeepAlive keep;  // the handle that asked: its close() completes the waiter
   LimiterBlock* block = nullptr;
@@ -40,7 +49,7 @@ struct AsyncWaiter : boost::intrusive::list_base_hook<> {
   uint64_t id = 0;  // what ptl_cancel names
   // The outcome, once completed.
   core::Status status = core::Status::kOk;
-  core::Permit permit = 0;
+  core::PermitId permit = 0;
 };
 using AsyncList = boost::intrusive::list<AsyncWaiter>;
 
@@ -52,7 +61,7 @@ class Agent {
   ~Agent();
 
   // Starts the thread (which keeps `self` alive until it exits) and returns once it has
-  // claimed a process entry. Throws Error(kBackend) if it could not.
+  // claimed a process entry. Throws StatusError(kBackend) if it could not.
   void start(std::shared_ptr<Segment> self);
   // The process detaches: the thread releases its entry and exits. Returns once the
   // entry is released (at once when called on the agent thread itself, from a callback).
@@ -66,11 +75,13 @@ class Agent {
 
   // Asynchronous waiters; every call below requires async_mutex(), which is taken
   // before any limiter lock.
-  std::mutex& async_mutex() { return async_mu_; }
-  void add_async(AsyncWaiter* w) { async_.push_back(*w); }
-  void remove_async(AsyncWaiter* w) { async_.erase(async_.iterator_to(*w)); }
-  AsyncWaiter* find_async(uint64_t id);
-  AsyncList& async_waiters() { return async_; }
+  core::Mutex& async_mutex() PTL_RETURN_CAPABILITY(async_mu_) { return async_mu_; }
+  void add_async(AsyncWaiter* w) PTL_REQUIRES(async_mu_) { async_.push_back(*w); }
+  void remove_async(AsyncWaiter* w) PTL_REQUIRES(async_mu_) {
+    async_.erase(async_.iterator_to(*w));
+  }
+  AsyncWaiter* find_async(uint64_t id) PTL_REQUIRES(async_mu_);
+  AsyncList& async_waiters() PTL_REQUIRES(async_mu_) { return async_; }
 
  private:
   void run(std::promise<void>* claimed);
@@ -85,13 +96,13 @@ class Agent {
 
   Segment& seg_;
   std::atomic<bool> stop_{false};
-  std::mutex exit_mu_;
+  core::Mutex exit_mu_;
   std::condition_variable exit_cv_;
-  bool exited_ = false;  // guarded by exit_mu_: the entry is released
-  std::mutex waiting_mu_;
-  std::map<std::pair<LimiterBlock*, uint64_t>, int> waiting_;  // guarded by waiting_mu_
-  std::mutex async_mu_;
-  AsyncList async_;  // guarded by async_mu_
+  bool exited_ PTL_GUARDED_BY(exit_mu_) = false;  // the entry is released
+  core::Mutex waiting_mu_;
+  std::map<std::pair<LimiterBlock*, uint64_t>, int> waiting_ PTL_GUARDED_BY(waiting_mu_);
+  core::Mutex async_mu_;
+  AsyncList async_ PTL_GUARDED_BY(async_mu_);
 };
 
 }  // namespace ptl::shm

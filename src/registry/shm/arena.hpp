@@ -30,7 +30,7 @@ inline uint64_t generic_class_bytes(int cls) {
 
 // A block of `bytes` (a multiple of 64 is used) of `kind`; generic blocks pass
 // generic_class(bytes) as cls, typed kinds an index of their own with a fixed size per
-// index. Grows the file when needed. Throws Error(kBackend), naming the segment and
+// index. Grows the file when needed. Throws StatusError(kBackend), naming the segment and
 // the size, when the segment is full (its file cannot grow, or is at 1 GiB).
 Block arena_alloc(Segment& seg, BlockKind kind, int cls, uint64_t bytes);
 

@@ -3,7 +3,7 @@
 // One segment per shm://NAME (/dev/shm/ptl.NAME). It holds offsets, never pointers: each
 // process maps it at its own address. Layout, front to back:
 //   [Header 4 KiB][ProcEntry x kMaxProcesses][arena: name table, limiter blocks,
-//   slot chunks, window rings ...]
+//   slot chunks, window logs, released logs ...]
 // Every process maps kMaxSegmentBytes of address space once; the file itself grows on
 // demand (fallocate, so a full /dev/shm is an error, never a SIGBUS), and pages past
 // the file's end are never touched: every offset read from the segment is checked.
@@ -11,16 +11,19 @@
 // Crash consistency. A process may die anywhere, also inside a critical section. So
 // every structure is split in two:
 //   - authoritative state, changed by single publishing stores (a slot's `word`, a
-//     ring's `end`, a name entry's `limiter`, a chunk's offset in its directory): any
+//     log's `end`, a name entry's `limiter`, a chunk's offset in its directory): any
 //     prefix of a critical section leaves it consistent (at worst an unreachable block
 //     leaks);
-//   - derived state (counts, the waiter queue's links, the window's cost sum), which
+//   - derived state (counts, the waiter queue's links, window sums, held sums), which
 //     the next locker rebuilds from the authoritative state when the robust mutex says
 //     its holder died (EOWNERDEAD).
 // Type stability. Limiter blocks and slot chunks hold mutexes and futex words that
 // other processes may still touch through stale handles; once allocated they are only
 // ever reused as the same kind of block, their mutex is never re-initialized and their
 // futex counters only grow, so a stale handle sees "removed", never garbage.
+// Changes that are more than one store (a settle, a policy change) are written as an
+// intent first and then applied in steps that each set a value; the next locker redoes
+// an intent left published (SettleIntent, PolicyChange).
 #pragma once
 
 #include <pthread.h>
@@ -28,24 +31,31 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
+
+#include "core/observed_caps.hpp"
+#include "core/policy.hpp"
 
 namespace ptl::shm {
 
 using Offset = uint64_t;  // from the start of the segment; 0 = none
 
 // Fixed forever: magic at offset 0 and layout version at offset 8, so that any version
-// of the library can tell a segment it does not understand.
+// of the library can tell a segment it does not understand. Version 2: policies (ADR 15).
 inline constexpr uint64_t kMagic = 0x31304d48534c5450;  // "PTLSHM01", little-endian
-inline constexpr uint32_t kLayoutVersion = 1;
+inline constexpr uint32_t kLayoutVersion = 2;
 
 inline constexpr uint64_t kHeaderBytes = 4096;
 inline constexpr uint64_t kMaxSegmentBytes = uint64_t{1} << 30;
 inline constexpr uint64_t kInitialSegmentBytes = uint64_t{1} << 20;
 inline constexpr uint32_t kMaxProcesses = 1024;
-// The longest window log one limiter keeps (16 bytes an entry: 128 MiB); beyond it,
-// grants wait for the oldest entry (window_log.hpp).
-inline constexpr uint64_t kMaxWindowEntries = uint64_t{1} << 23;
-inline constexpr uint64_t kFirstRingEntries = 16;
+// A window log holds 16 << k entries, k in 0..6. Coalescing (ADR 15) keeps at most 1025
+// entries in a window; a 1025th waits for the oldest to leave, at most window / 1024 ns
+// later (window_log.hpp), so 1024 entries (16 KiB) are enough.
+inline constexpr uint64_t kFirstLogEntries = 16;
+inline constexpr uint64_t kMaxLogEntries = 1024;
+inline constexpr uint64_t kLogShiftMask = 0x3f;  // k, in the low bits of LimitRecord::log
+inline constexpr size_t kMaxLimits = core::kMaxLimits;
 
 inline constexpr int kSizeClasses = 25;  // generic blocks: 64 B << class, up to 1 GiB
 inline constexpr int kSlotChunks = 20;   // chunk k holds kFirstChunkSlots << k slots
@@ -99,33 +109,91 @@ inline constexpr uint64_t kStateMask = 3;
 
 inline constexpr uint32_t kSlotAsync = 1;  // Slot::flags: the waiter has no thread
 
+// What one grant charged, by limit storage index (LimiterBlock::limits): what a release
+// gives back to held limits and what a settle corrects in window entries.
+struct GrantCharges {
+  int64_t granted_at;
+  uint32_t settled;  // a bit per storage index
+  uint32_t reserved;
+  uint64_t charge[kMaxLimits];
+  uint64_t entry[kMaxLimits];  // windowed limits: the entry's id (sequence + 1); 0 = none
+};
+
 // A permit held, or a waiter in line: the same slot, so a grant is one store of `word`
-// (kWaiting -> kHeld), never a record in two places that a crash could split.
+// (kWaiting -> kHeld), never a record in two places that a crash could split. Its
+// amounts are written before that store, so a published state always has them.
 struct Slot {
   std::atomic<uint64_t> word;    // serial << 2 | SlotState
   std::atomic<uint32_t> futex;   // bumped whenever the waiter must look again; only grows
   uint32_t owner;                // process-table index
   uint64_t owner_generation;     // ProcEntry::generation of the owner
   uint64_t ticket;               // waiters: arrival order (FIFO)
-  uint64_t cost;                 // charged to the window at the grant
-  uint64_t window_id;            // 1 + sequence number of its window entry; 0 = none
   std::atomic<int64_t> wake_at;  // head waiter: when time (window, penalty) allows it
   int64_t enqueued_at;           // waiters: for total_wait_ns
   uint32_t next, prev;           // derived: the waiter queue's links
   int32_t result;                // kDone: the status the waiter reports
   uint32_t flags;                // kSlotAsync
+  // Waiting: the demand by unit index (LimiterBlock::units), so that a policy change,
+  // which keeps the index of every unit that stays, never has to move it.
+  uint64_t demand[kMaxLimits];
+  GrantCharges grant;  // held: what the grant charged
 };
 
+// A window log entry: the grants of one limit coalesced within window / 1024 of the
+// entry's first grant (ADR 15); `time` is its newest grant's. When the newest entry was
+// opened is kept in its limit (LimitRecord::opened): no other entry takes grants.
 struct WindowEntry {
   int64_t time;
-  uint64_t cost;
+  uint64_t amount;
 };
 
-// A window log: entries by sequence number, entry s at entries()[s % capacity].
-struct RingBlock {
-  uint64_t capacity;
-  uint64_t reserved;
-  WindowEntry* entries() { return reinterpret_cast<WindowEntry*>(this + 1); }
+// A released permit kept for a later settle while its windows may still count it.
+struct ReleasedRecord {
+  uint64_t permit;
+  GrantCharges grant;
+};
+// The released log: a ring in one 16 KiB block per limiter with a window, allocated with
+// the window so that a release never allocates. The oldest record goes first.
+inline constexpr uint64_t kReleasedBlockBytes = 16384;
+inline constexpr uint64_t kReleasedRecords = kReleasedBlockBytes / sizeof(ReleasedRecord);
+
+// One limit of the policy and its state, at a storage index that stays the same while
+// the limit does: a policy change moves nothing that continues (policy_state.hpp).
+struct LimitRecord {
+  uint64_t max;       // 0: the storage index is unused
+  int64_t window_ns;  // 0: held
+  uint32_t unit;      // index into LimiterBlock::units
+  uint32_t reserved;
+  uint64_t held;                // derived: held limits, the sum of held slots' charges
+  uint64_t log;                 // windowed: WindowEntry[16 << k] offset | k; 0 = none yet
+  uint64_t log_begin, log_end;  // entry sequence numbers; an entry's id is its seq + 1
+  uint64_t sum;                 // derived: of the log's entries, saturated at UINT64_MAX
+  int64_t opened;               // windowed: the newest entry's first grant time (merging
+                                // into it stops window / 1024 after it)
+};
+
+// A unit of the policy: its name and the provider's observations of it (ADR 15: they
+// live with the limiter, so every process sees them).
+struct UnitRecord {
+  char name[core::kMaxUnitBytes];
+  uint32_t len;  // 0: the index is unused
+  uint32_t reserved;
+  core::ObservedCaps caps;
+};
+static_assert(std::is_trivially_copyable_v<core::ObservedCaps>,
+              "ObservedCaps lives in shared memory");
+static_assert(sizeof(core::ObservedCaps) == 104,
+              "ObservedCaps changed: the shm layout version must change with it");
+
+// A settle being applied: filled, then published by `valid`; a holder that dies before
+// clearing it has it redone by the next (every step sets a value, so redoing is safe).
+struct SettleIntent {
+  uint64_t valid;
+  uint64_t grant;       // offset of the GrantCharges (a slot's or a released record's)
+  uint32_t limits;      // storage indexes settled
+  uint32_t entry_live;  // of those, windowed ones whose entry still counts
+  uint64_t actual[kMaxLimits];
+  uint64_t entry_amount[kMaxLimits];  // the entry's new amount
 };
 
 inline constexpr uint64_t kNameEmpty = 0;
@@ -148,22 +216,30 @@ struct LimiterBlock {
   pthread_mutex_t mutex;      // robust; initialized once for the block's whole life
   std::atomic<uint64_t> uid;  // identity; 0 once removed. Handles compare it after locking.
 
-  // Config.
-  uint32_t max_concurrent;
-  uint32_t name_len;
-  uint64_t max_per_window;
-  double window_seconds;
-  int64_t window_ns;
-  uint64_t max_cost_per_window;
+  // The policy (policy_state.hpp): limits by storage index, in policy order through
+  // `order`. Changed only through a PolicyChange, which repair redoes if its maker died.
+  uint32_t n_limits;
+  uint32_t shorthand;  // PolicySpec::config_shorthand
+  double config_window_seconds;
+  uint64_t policy_version;  // bumped by every change: handles cache the policy by it
+  uint8_t order[kMaxLimits];
+  LimitRecord limits[kMaxLimits];
+  UnitRecord units[kMaxLimits];
+  uint64_t pending_policy;                // a PolicyChange block being applied; 0 = none
+  uint64_t released;                      // ReleasedRecord[kReleasedRecords]; 0 = none (no window)
+  uint64_t released_begin, released_end;  // record sequence numbers
+  SettleIntent settle;
 
   // Derived (rebuilt by repair).
   uint32_t in_flight;
   uint32_t waiting;
   uint32_t queue_head;
   uint32_t queue_tail;
-  uint64_t cost_sum;  // of the window's entries, saturated at UINT64_MAX
   uint32_t slot_capacity;
   uint32_t slot_hint;
+
+  uint32_t name_len;
+  uint32_t reserved0;
 
   // Authoritative.
   uint64_t next_ticket;
@@ -171,9 +247,6 @@ struct LimiterBlock {
   uint64_t serial_end;
   int64_t penalty_until;
   int64_t last_sweep;
-  uint64_t ring;  // RingBlock offset; 0 = none yet
-  uint64_t ring_begin;
-  uint64_t ring_end;
   uint64_t chunks[kSlotChunks];
 
   // Statistics.
@@ -185,6 +258,26 @@ struct LimiterBlock {
   uint64_t total_reclaimed;
 
   alignas(8) char name[kMaxNameBytes + 1];  // alignas: a free block keeps its list link here
+};
+
+// A policy change, prepared in a generic block of its own, then applied to the limiter
+// (policy_state.cpp): the new tables, and what slots need at the indexes that are new.
+// Applying it twice gives the same result, so a holder that dies half-way through has
+// it redone by the next.
+struct PolicyChange {
+  uint32_t n_limits;
+  uint32_t shorthand;
+  double config_window_seconds;
+  uint8_t order[kMaxLimits];
+  LimitRecord limits[kMaxLimits];
+  UnitRecord units[kMaxLimits];
+  uint32_t new_limits;  // storage indexes whose limit is new: slots start uncharged there
+  uint32_t new_units;   // unit indexes that are new: waiters take the unit's default
+  uint64_t held_default[kMaxLimits];  // a held permit's charge at a new limit
+  uint64_t unit_default[kMaxLimits];  // a waiter's amount of a new unit
+  uint64_t released;                  // the released log of the new policy (0: none)
+  uint64_t free_logs[kMaxLimits];     // logs of dropped limits (zeroed before each free)
+  uint64_t free_released;             // the old released log, if the new policy has none
 };
 
 }  // namespace ptl::shm

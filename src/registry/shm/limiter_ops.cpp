@@ -6,6 +6,7 @@
 
 #include "core/status.hpp"
 #include "log/log.hpp"
+#include "registry/shm/grants.hpp"
 #include "registry/shm/process_table.hpp"
 #include "registry/shm/segment.hpp"
 #include "registry/shm/slots.hpp"
@@ -15,14 +16,56 @@
 namespace ptl::shm {
 namespace {
 
+constexpr uint64_t kMaxAmount = UINT64_MAX;
+
 uint64_t serial_of(const Slot& s) {
   return s.word.load(std::memory_order_relaxed) >> 2;
 }
 
+// Charges a grant of `d` at `now` to every limit and observation and records it in `g`.
+// Before the grant's publishing store: a holder that dies first has counted a grant
+// that never happened (conservative), never the reverse.
+void charge(Segment& seg, LimiterBlock& b, GrantCharges& g, const UnitDemand& d, core::Nanos now) {
+  g.granted_at = now;
+  g.settled = 0;
+  for (uint32_t i = 0; i < b.n_limits; ++i) {
+    const uint32_t s = b.order[i] % kMaxLimits;
+    LimitRecord& l = b.limits[s];
+    const uint64_t amount = d.amount[l.unit % kMaxLimits];
+    g.charge[s] = amount;
+    if (l.window_ns != 0) {
+      g.entry[s] = log_record(seg, l, now, amount);
+    } else {
+      g.entry[s] = 0;
+      l.held = amount > kMaxAmount - l.held ? kMaxAmount : l.held + amount;
+    }
+  }
+  for (uint32_t u = 0; u < kMaxLimits; ++u) {
+    if (b.units[u].len != 0 && !b.units[u].caps.empty()) b.units[u].caps.charge(d.amount[u]);
+  }
+}
+
+// Gives a held grant's amounts back to the held limits.
+void uncharge_held(LimiterBlock& b, const GrantCharges& g) {
+  for (uint32_t i = 0; i < b.n_limits; ++i) {
+    const uint32_t s = b.order[i] % kMaxLimits;
+    LimitRecord& l = b.limits[s];
+    if (l.window_ns == 0) l.held -= std::min(l.held, g.charge[s]);
+  }
+}
+
+bool too_big(LimiterBlock& b, const UnitDemand& d) {
+  for (uint32_t i = 0; i < b.n_limits; ++i) {
+    const LimitRecord& l = limit_at(b, i);
+    if (d.amount[l.unit % kMaxLimits] > l.max) return true;
+  }
+  return false;
+}
+
 void grant_waiter(Segment& seg, LimiterBlock& b, uint32_t index, Slot& w, core::Nanos now) {
-  // The window entry first: a holder that dies before the grant's store has counted a
-  // grant that never happened (conservative), never the reverse.
-  w.window_id = has_window(b) ? window_record(seg, b, now, w.cost) : 0;
+  UnitDemand d;
+  std::copy(std::begin(w.demand), std::end(w.demand), d.amount);
+  charge(seg, b, w.grant, d, now);
   queue_unlink(seg, b, index);
   b.total_wait_ns += static_cast<uint64_t>(std::max<core::Nanos>(0, now - w.enqueued_at));
   ++b.total_acquired;
@@ -51,71 +94,66 @@ void notify(Segment& seg, Slot& s) {
   }
 }
 
-core::LimiterConfig config_of(const LimiterBlock& b) {
-  core::LimiterConfig c;
-  c.max_concurrent = b.max_concurrent;
-  c.max_per_window = b.max_per_window;
-  c.window_seconds = b.window_seconds;
-  c.max_cost_per_window = b.max_cost_per_window;
-  return c;
+core::Nanos clock_for(LimiterBlock& b) {
+  return needs_clock(b) ? core::monotonic_now() : 0;
 }
 
-void apply_config(LimiterBlock& b, const core::LimiterConfig& config) {
-  b.max_concurrent = config.max_concurrent;
-  b.max_per_window = config.max_per_window;
-  b.window_seconds = config.window_seconds;
-  b.window_ns = config.window_ns();
-  b.max_cost_per_window = config.max_cost_per_window;
-}
-
-core::Nanos clock_for(const LimiterBlock& b) {
-  return has_window(b) || b.penalty_until != 0 ? core::monotonic_now() : 0;
-}
-
-bool reserve(Segment& seg, LimiterBlock& b, uint64_t cost, core::Nanos now, core::Nanos* retry_at) {
+bool reserve(Segment& seg, LimiterBlock& b, const UnitDemand& d, core::Nanos now,
+             core::Nanos* retry_at) {
   core::Nanos fit = now;
   if (b.penalty_until != 0) {
     if (b.penalty_until > now) {
       fit = b.penalty_until;
     } else {
-      b.penalty_until = 0;  // over: the concurrency-only path may skip the clock again
+      b.penalty_until = 0;  // over: the held-only path may skip the clock again
     }
   }
-  if (has_window(b)) {
-    window_evict(seg, b, now);
-    fit = std::max(fit, window_earliest_fit(seg, b, now, cost));
+  for (uint32_t i = 0; i < b.n_limits; ++i) {
+    LimitRecord& l = limit_at(b, i);
+    if (l.window_ns == 0) continue;
+    log_evict(seg, l, now);
+    fit = std::max(fit, log_earliest_fit(seg, l, now, d.amount[l.unit % kMaxLimits]));
+  }
+  for (uint32_t u = 0; u < kMaxLimits; ++u) {
+    UnitRecord& unit = b.units[u];
+    if (unit.len == 0 || unit.caps.empty()) continue;
+    unit.caps.evict(now);
+    fit = std::max(fit, unit.caps.earliest_fit(now, d.amount[u]));
   }
   if (fit > now) {
     *retry_at = fit;
     return false;
   }
   *retry_at = core::kNever;
-  return b.in_flight < b.max_concurrent;
+  for (uint32_t i = 0; i < b.n_limits; ++i) {
+    const LimitRecord& l = limit_at(b, i);
+    if (l.window_ns != 0) continue;
+    if (d.amount[l.unit % kMaxLimits] > l.max - std::min(l.max, l.held)) return false;
+  }
+  return b.in_flight < UINT32_MAX;
 }
 
-core::Permit grant_new(Segment& seg, LimiterBlock& b, uint64_t cost, core::Nanos now) {
+core::PermitId grant_new(Segment& seg, LimiterBlock& b, const UnitDemand& d, core::Nanos now) {
   uint64_t serial = 0;
   const uint32_t index = slot_claim(seg, b, &serial);
   Slot* s = slot_at(seg, b, index);
-  s->cost = cost;
   s->flags = 0;
-  s->window_id = has_window(b) ? window_record(seg, b, now, cost) : 0;
+  charge(seg, b, s->grant, d, now);
   s->word.store(slot_word(serial, kHeld), std::memory_order_release);  // the grant
   ++b.in_flight;
   ++b.total_acquired;
   return make_permit(index, serial);
 }
 
-Ticket enqueue(Segment& seg, LimiterBlock& b, uint64_t cost, core::Nanos now, bool async) {
+Ticket enqueue(Segment& seg, LimiterBlock& b, const UnitDemand& d, core::Nanos now, bool async) {
   Ticket t;
   t.index = slot_claim(seg, b, &t.serial);
   t.slot = slot_at(seg, b, t.index);
   Slot& s = *t.slot;
-  s.cost = cost;
+  std::copy(std::begin(d.amount), std::end(d.amount), s.demand);
   s.flags = async ? kSlotAsync : 0;
   s.ticket = b.next_ticket++;
   s.enqueued_at = now;
-  s.window_id = 0;
   s.result = 0;
   s.wake_at.store(core::kNever, std::memory_order_relaxed);
   s.word.store(slot_word(t.serial, kWaiting), std::memory_order_release);
@@ -136,22 +174,23 @@ void dispatch(Segment& seg, LimiterBlock& b, core::Nanos now) {
       w->word.store(kFree, std::memory_order_release);
       continue;
     }
-    if (b.max_cost_per_window != 0 && w->cost > b.max_cost_per_window) {
-      finish_waiter(seg, b, index, *w, core::Status::kInvalid, now);  // a reconfigure shrank it
+    UnitDemand d;
+    std::copy(std::begin(w->demand), std::end(w->demand), d.amount);
+    if (too_big(b, d)) {
+      finish_waiter(seg, b, index, *w, core::Status::kInvalid, now);  // a policy change shrank it
       continue;
     }
     core::Nanos retry_at = core::kNever;
     try {
-      if (reserve(seg, b, w->cost, now, &retry_at)) {
+      if (reserve(seg, b, d, now, &retry_at)) {
         grant_waiter(seg, b, index, *w, now);
         continue;
       }
-    } catch (const core::Error& e) {
+    } catch (const core::StatusError& e) {
       // Its grant cannot be recorded (no window log, and no room in the segment for
       // one): it finishes with the error rather than waiting for room nobody will tell
       // it about, and the release or cancel that got here still succeeds.
-      log::logger().error("{}: limiter '{}': a waiter cannot be granted: {}", seg.uri(),
-                          std::string_view(b.name, std::min<size_t>(b.name_len, kMaxNameBytes)),
+      log::logger().error("{}: limiter '{}': a waiter cannot be granted: {}", seg.uri(), name_of(b),
                           e.what());
       finish_waiter(seg, b, index, *w, e.status(), now);
       continue;
@@ -203,18 +242,51 @@ void withdraw(Segment& seg, LimiterBlock& b, const Ticket& t, core::Status why, 
   }
 }
 
-bool release_permit(Segment& seg, LimiterBlock& b, core::Permit permit,
-                    std::optional<uint64_t> actual_cost) {
+void finish_too_big(Segment& seg, LimiterBlock& b, core::Nanos now) {
+  for (uint32_t index = b.queue_head; index != kNil;) {
+    Slot* w = slot_at(seg, b, index);
+    if (w == nullptr) break;
+    const uint32_t next = w->next;
+    UnitDemand d;
+    std::copy(std::begin(w->demand), std::end(w->demand), d.amount);
+    if (too_big(b, d)) finish_waiter(seg, b, index, *w, core::Status::kInvalid, now);
+    index = next;
+  }
+}
+
+Slot* held_slot(Segment& seg, LimiterBlock& b, core::PermitId permit) {
   uint32_t index = 0;
   uint64_t serial = 0;
-  if (!decode_permit(permit, &index, &serial)) return false;
+  if (!decode_permit(permit, &index, &serial)) return nullptr;
   Slot* s = slot_at(seg, b, index);
   if (s == nullptr || s->word.load(std::memory_order_relaxed) != slot_word(serial, kHeld)) {
-    return false;
+    return nullptr;
   }
-  if (actual_cost && s->window_id != 0) window_correct(seg, b, s->window_id, *actual_cost);
+  return s;
+}
+
+bool release_permit(Segment& seg, LimiterBlock& b, core::PermitId permit,
+                    std::optional<uint64_t> actual_cost) {
+  Slot* s = held_slot(seg, b, permit);
+  if (s == nullptr) return false;
+  GrantCharges& g = s->grant;
+  const int tokens = actual_cost ? unit_index(b, core::kTokens) : -1;
+  if (tokens >= 0 && !settled_unit(b, g, static_cast<uint32_t>(tokens))) {
+    const UnitSettle settle{static_cast<uint32_t>(tokens), *actual_cost};
+    settle_grant(seg, b, g, /*held=*/true, &settle, 1);
+  }
+  uncharge_held(b, g);
+  bool unsettled_window = false;
+  for (uint32_t i = 0; i < b.n_limits; ++i) {
+    const uint32_t st = b.order[i] % kMaxLimits;
+    if (b.limits[st].window_ns != 0 && !(g.settled >> st & 1u)) unsettled_window = true;
+  }
+  // Kept before the slot is freed: a holder that dies in between leaves a record of a
+  // permit still held, which a settle finds held first.
+  if (unsettled_window) keep_released(seg, b, permit, g);
   s->word.store(kFree, std::memory_order_release);
   if (b.in_flight > 0) --b.in_flight;
+  const auto index = static_cast<uint32_t>(permit & kIndexMask);
   b.slot_hint = index;  // free and hot: the next acquire takes it
   if (b.waiting > 0) dispatch(seg, b, core::monotonic_now());
   return true;

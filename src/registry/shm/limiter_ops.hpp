@@ -1,7 +1,7 @@
 // The operations on one limiter block in the segment, shared by every handle (of any
 // process) and by the agent threads. The state they keep is described in layout.hpp;
-// the semantics are the local limiter's (src/core/local_limiter.hpp, ADR 1 and 2):
-// a waiter is granted concurrency and window room in one step, by whoever frees
+// the semantics are the local limiter's (src/core/local_limiter.hpp, ADR 1, 2 and 15):
+// a waiter is granted room in every limit of the policy in one step, by whoever frees
 // capacity, strictly in arrival order, and holds nothing while it waits.
 //
 // Unless noted, every function requires the limiter's lock (LimiterLock).
@@ -11,8 +11,9 @@
 #include <optional>
 
 #include "core/config.hpp"
-#include "core/limiter.hpp"
+#include "core/limiter_backend.hpp"
 #include "registry/shm/layout.hpp"
+#include "registry/shm/policy_state.hpp"
 
 namespace ptl::shm {
 
@@ -51,20 +52,18 @@ struct Ticket {
   Slot* slot = nullptr;
 };
 
-core::LimiterConfig config_of(const LimiterBlock& b);
-void apply_config(LimiterBlock& b, const core::LimiterConfig& config);
+// The time if the limiter needs it to decide (a window, a penalty, an observation),
+// else 0: the held-only path reads no clock.
+core::Nanos clock_for(LimiterBlock& b);
 
-// The time if the limiter needs it to decide (a window or a penalty), else 0: the
-// concurrency-only path reads no clock.
-core::Nanos clock_for(const LimiterBlock& b);
-
-// True if a grant of `cost` fits now; else *retry_at = when time will allow one
-// (kNever: only a release can).
-bool reserve(Segment& seg, LimiterBlock& b, uint64_t cost, core::Nanos now, core::Nanos* retry_at);
-// A permit for this process, after reserve() said yes. Throws Error(kNoMemory).
-core::Permit grant_new(Segment& seg, LimiterBlock& b, uint64_t cost, core::Nanos now);
-// Puts this process's waiter at the end of the line. Throws Error(kNoMemory).
-Ticket enqueue(Segment& seg, LimiterBlock& b, uint64_t cost, core::Nanos now, bool async);
+// True if a grant of `d` fits now in every limit; else *retry_at = when time will allow
+// one (kNever: only a release can).
+bool reserve(Segment& seg, LimiterBlock& b, const UnitDemand& d, core::Nanos now,
+             core::Nanos* retry_at);
+// A permit for this process, after reserve() said yes. Throws StatusError(kNoMemory).
+core::PermitId grant_new(Segment& seg, LimiterBlock& b, const UnitDemand& d, core::Nanos now);
+// Puts this process's waiter at the end of the line. Throws StatusError(kNoMemory).
+Ticket enqueue(Segment& seg, LimiterBlock& b, const UnitDemand& d, core::Nanos now, bool async);
 // Grants waiters from the head while they fit; tells a head blocked by time when to
 // look again; drops dead waiters; finishes with the error a waiter whose grant cannot
 // be recorded (a full segment: kBackend).
@@ -80,15 +79,21 @@ bool leave_queue(Segment& seg, LimiterBlock& b, const Ticket& t, core::Status wh
 // A waiter whose owner gives up on it (its handle closed, its agent failed to serve
 // it): it leaves the line, or gives back the permit it was granted and never got.
 void withdraw(Segment& seg, LimiterBlock& b, const Ticket& t, core::Status why, core::Nanos now);
+// Finishes every waiter whose demand exceeds a limit's max (after a policy change).
+void finish_too_big(Segment& seg, LimiterBlock& b, core::Nanos now);
+// The held slot of `permit`, or nullptr.
+Slot* held_slot(Segment& seg, LimiterBlock& b, core::PermitId permit);
 // Frees a held permit; false (and nothing changed) if `permit` is not held here.
-bool release_permit(Segment& seg, LimiterBlock& b, core::Permit permit,
+// actual_cost: 0.1's release_cost, a settle of tokens unless they were settled already.
+bool release_permit(Segment& seg, LimiterBlock& b, core::PermitId permit,
                     std::optional<uint64_t> actual_cost);
 
 // Frees the slots of dead processes (permits, waiters); true if capacity was freed.
 bool sweep(Segment& seg, LimiterBlock& b, core::Nanos now);
-// After a failed acquire: sweeps if the limiter is full and was not swept in the last
-// kSweepInterval, then dispatches. True if the line or capacity changed.
-bool maybe_sweep(Segment& seg, LimiterBlock& b);
+// After a failed acquire that only a release could help (retry_at kNever): sweeps if
+// the limiter was not swept in the last kSweepInterval, then dispatches. True if the
+// line or capacity changed.
+bool maybe_sweep(Segment& seg, LimiterBlock& b, core::Nanos retry_at);
 // Removal: wakes every sleeper, marks the block removed (uid 0), frees its memory.
 void close_limiter(Segment& seg, LimiterBlock& b);
 // Rebuilds the derived state after a holder of the lock died. Never throws.

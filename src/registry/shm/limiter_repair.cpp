@@ -1,9 +1,12 @@
 // The crash side of limiter_ops.hpp: the lock with its repair, sweeps for dead
 // processes, and removal.
+#include <algorithm>
 #include <cstring>
 
 #include "log/log.hpp"
+#include "registry/shm/grants.hpp"
 #include "registry/shm/limiter_ops.hpp"
+#include "registry/shm/policy_state.hpp"
 #include "registry/shm/process_table.hpp"
 #include "registry/shm/segment.hpp"
 #include "registry/shm/slots.hpp"
@@ -21,10 +24,6 @@ struct RepairCtx {
 void repair_cb(void* ctx) noexcept {
   auto* c = static_cast<RepairCtx*>(ctx);
   repair_limiter(*c->seg, *c->b);
-}
-
-std::string_view name_of(const LimiterBlock& b) {
-  return {b.name, std::min<size_t>(b.name_len, kMaxNameBytes)};
 }
 
 }  // namespace
@@ -52,8 +51,23 @@ void repair_limiter(Segment& seg, LimiterBlock& b) noexcept {
   if (b.uid.load(std::memory_order_relaxed) == 0) return;  // removed or free: nothing lives here
   log::logger().warn("{}: a process died holding limiter '{}''s lock; rebuilding its state",
                      seg.uri(), name_of(b));
+  // In this order: the slots tell which are held and waiting; a policy change the
+  // holder died in is finished against them; the logs are made readable before a settle
+  // the holder died in is redone into their entries; then every derived sum is rebuilt.
   slots_repair(seg, b);
-  window_repair(seg, b);
+  redo_policy_change(seg, b);
+  for (LimitRecord& l : b.limits) {
+    if (l.max != 0 && l.window_ns != 0) log_repair(seg, l, name_of(b));
+  }
+  grants_repair(seg, b);
+  try {
+    for (LimitRecord& l : b.limits) {
+      if (l.max != 0 && l.window_ns != 0) log_recompute(seg, l);
+    }
+    recompute_held(seg, b);
+  } catch (const std::exception& e) {
+    log::logger().error("{}: limiter '{}': {}", seg.uri(), name_of(b), e.what());
+  }
   try {
     // A grant or a wake-up the dead holder had not delivered yet: everyone looks again.
     for_each_used_slot(seg, b, [&](uint32_t, Slot& s) { notify(seg, s); });
@@ -72,6 +86,10 @@ bool sweep(Segment& seg, LimiterBlock& b, core::Nanos now) {
     if (state == kWaiting) queue_unlink(seg, b, index);
     if (state == kHeld) {
       if (b.in_flight > 0) --b.in_flight;
+      for (uint32_t i = 0; i < b.n_limits; ++i) {  // its held amounts come back
+        LimitRecord& l = limit_at(b, i);
+        if (l.window_ns == 0) l.held -= std::min(l.held, s.grant.charge[b.order[i] % kMaxLimits]);
+      }
       ++b.total_reclaimed;
       ++reclaimed;
     }
@@ -85,8 +103,9 @@ bool sweep(Segment& seg, LimiterBlock& b, core::Nanos now) {
   return reclaimed > 0;
 }
 
-bool maybe_sweep(Segment& seg, LimiterBlock& b) {
-  if (b.in_flight < b.max_concurrent && b.waiting == 0) return false;
+bool maybe_sweep(Segment& seg, LimiterBlock& b, core::Nanos retry_at) {
+  // Only a release can help: a held limit is full, or others wait first.
+  if (retry_at != core::kNever || (b.in_flight == 0 && b.waiting == 0)) return false;
   const core::Nanos now = core::monotonic_now();
   if (now - b.last_sweep < kSweepInterval) return false;
   const uint32_t waiting = b.waiting;
@@ -105,7 +124,7 @@ void close_limiter(Segment& seg, LimiterBlock& b) {
   wake_all();
   b.uid.store(0, std::memory_order_release);
   wake_all();
-  window_free(seg, b);
+  free_policy_blocks(seg, b);
   slots_free(seg, b);
 }
 

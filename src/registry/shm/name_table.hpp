@@ -18,7 +18,7 @@ class Segment;
 
 // The live limiter block named `name`, or 0.
 Offset names_find(Segment& seg, std::string_view name);
-// Adds `name` (absent) -> limiter; grows the table. Throws Error(kBackend) when full.
+// Adds `name` (absent) -> limiter; grows the table. Throws StatusError(kBackend) when full.
 void names_insert(Segment& seg, std::string_view name, Offset limiter);
 // Removes the entry of `name` that points to `limiter` (closed or not); false if none.
 bool names_erase(Segment& seg, std::string_view name, Offset limiter);

@@ -16,7 +16,7 @@ namespace ptl::shm {
 class Segment;
 
 // Claims a free (or dead) entry for the calling thread, which then holds its alive lock
-// until release_proc_entry. Throws Error(kBackend) when all kMaxProcesses are taken.
+// until release_proc_entry. Throws StatusError(kBackend) when all kMaxProcesses are taken.
 uint32_t claim_proc_entry(Segment& seg, uint64_t* generation);
 void release_proc_entry(Segment& seg, uint32_t index);
 

@@ -9,12 +9,12 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <mutex>
 #include <new>
 #include <system_error>
 #include <vector>
 
 #include "core/clock.hpp"
+#include "core/thread_annotations.hpp"
 #include "log/log.hpp"
 #include "registry/shm/agent.hpp"
 #include "registry/shm/file_lock.hpp"
@@ -128,8 +128,8 @@ void validate(const ShmUri& uri, const Header& h, uint64_t file_size) {
 
 // Every attachment of this process, so that two registries of one URI share one.
 struct SegmentCache {
-  std::mutex mu;
-  std::vector<std::weak_ptr<Segment>> segments;  // guarded by mu
+  core::Mutex mu;
+  std::vector<std::weak_ptr<Segment>> segments PTL_GUARDED_BY(mu);
 
   static SegmentCache& get() {
     static const bool registered = [] {
@@ -146,7 +146,7 @@ struct SegmentCache {
     return *g_cache;
   }
 
-  std::shared_ptr<Segment> find(dev_t dev, ino_t ino) {
+  std::shared_ptr<Segment> find(dev_t dev, ino_t ino) PTL_REQUIRES(mu) {
     for (auto it = segments.begin(); it != segments.end();) {
       std::shared_ptr<Segment> s = it->lock();
       if (!s) {
@@ -159,7 +159,7 @@ struct SegmentCache {
     return nullptr;
   }
 
-  void forget(const Segment* seg) {
+  void forget(const Segment* seg) PTL_REQUIRES(mu) {
     std::erase_if(segments, [seg](const std::weak_ptr<Segment>& w) {
       std::shared_ptr<Segment> s = w.lock();
       return !s || s.get() == seg;
@@ -172,7 +172,7 @@ SegmentCache* SegmentCache::g_cache = nullptr;
 
 std::shared_ptr<Segment> Segment::attach(const ShmUri& uri) {
   SegmentCache& cache = SegmentCache::get();
-  std::lock_guard<std::mutex> lock(cache.mu);
+  core::MutexLock lock(cache.mu);
   // Again if the file was destroyed (ptl_registry_destroy) while this process attached:
   // its process entry was not there yet when the destroyer looked.
   for (;;) {
@@ -182,6 +182,7 @@ std::shared_ptr<Segment> Segment::attach(const ShmUri& uri) {
 
 std::shared_ptr<Segment> Segment::attach_once(const ShmUri& uri) {
   SegmentCache& cache = SegmentCache::get();
+  cache.mu.assert_held();  // attach() holds it for the whole retry loop
   const int flags = O_RDWR | O_CLOEXEC | (uri.create ? O_CREAT : 0);
   FdCloser fd{shm_open(uri.shm_path.c_str(), flags, uri.mode)};
   if (fd.fd < 0 && errno == ENOENT && !uri.create) {
@@ -258,7 +259,7 @@ Segment::~Segment() {
 }
 
 void Segment::add_user() {
-  std::lock_guard<std::mutex> lock(SegmentCache::get().mu);
+  core::MutexLock lock(SegmentCache::get().mu);
   ++users_;
 }
 
@@ -266,7 +267,7 @@ void Segment::drop_user() {
   bool last = false;
   {
     SegmentCache& cache = SegmentCache::get();
-    std::lock_guard<std::mutex> lock(cache.mu);
+    core::MutexLock lock(cache.mu);
     last = --users_ == 0;
     if (last) {
       detached_ = true;

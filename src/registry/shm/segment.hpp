@@ -26,8 +26,8 @@ class Agent;
 class Segment {
  public:
   // Attaches to the segment of `uri`; the caller holds one user reference. Throws
-  // Error(kBackend) with the reason (permissions, a bad header, /dev/shm full ...), or
-  // Error(kNotFound) for an absent segment when uri.create is false.
+  // StatusError(kBackend) with the reason (permissions, a bad header, /dev/shm full ...), or
+  // StatusError(kNotFound) for an absent segment when uri.create is false.
   static std::shared_ptr<Segment> attach(const ShmUri& uri);
 
   Segment(const Segment&) = delete;
@@ -51,7 +51,7 @@ class Segment {
   }
 
   // The address of `count` objects of T at `off`, after checking that they lie inside
-  // the file: a corrupt offset is Error(kBackend), never a fault.
+  // the file: a corrupt offset is StatusError(kBackend), never a fault.
   template <typename T>
   T* at(Offset off, uint64_t count = 1) const {
     const uint64_t bytes = sizeof(T) * count;
@@ -61,6 +61,10 @@ class Segment {
     }
     return reinterpret_cast<T*>(base_ + off);
   }
+  // The offset of an address inside the mapping (of something at() returned).
+  Offset offset_of(const void* p) const {
+    return static_cast<Offset>(static_cast<const char*>(p) - base_);
+  }
   ProcEntry& proc(uint32_t index) const {
     return *at<ProcEntry>(kHeaderBytes + uint64_t{index} * sizeof(ProcEntry));
   }
@@ -69,7 +73,7 @@ class Segment {
   void note_size(uint64_t bytes) const;
 
   // Handles do not survive fork(): the child has no agent and would act under the
-  // parent's identity. Throws Error(kBackend) in a forked child. One load and compare.
+  // parent's identity. Throws StatusError(kBackend) in a forked child. One load and compare.
   void check_process() const {
     if (!same_process()) fail_forked();
   }

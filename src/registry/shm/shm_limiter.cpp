@@ -52,7 +52,7 @@ void ShmLimiter::fail_closed() const {
                                         " by a registry remove or reset");
 }
 
-void ShmLimiter::fail_bad_permit(core::Permit permit) const {
+void ShmLimiter::fail_bad_permit(core::PermitId permit) const {
   log::logger().warn("release of permit {} that is not held (double release?)", permit);
   core::fail(core::Status::kInvalid, "permit " + std::to_string(permit) +
                                          " is not held on this limiter (already released, "
@@ -65,41 +65,58 @@ void ShmLimiter::fail_unserved(LimiterBlock& b) const {
   std::string why =
       "its window log could not be allocated or read (logged by the process that tried)";
   try {
-    window_prepare(*seg_, b, config_of(b));
-  } catch (const core::Error& e) {
+    for (LimitRecord& l : b.limits) {
+      if (l.max == 0 || l.window_ns == 0 || l.log != 0) continue;
+      log_free(*seg_, log_alloc_first(*seg_));  // only to learn why it fails
+    }
+  } catch (const core::StatusError& e) {
     why = e.what();
   }
   core::fail(core::Status::kBackend,
              "limiter '" + name_ + "' of " + seg_->uri() + " could not grant this waiter: " + why);
 }
 
-core::Status ShmLimiter::try_now(uint64_t cost, core::Nanos* now, core::Nanos* retry_at,
-                                 core::Permit* out) {
+const core::PolicySpec& ShmLimiter::policy_locked() {
+  if (cached_version_ != b_->policy_version) {
+    cached_policy_ = policy_of(*seg_, *b_);
+    cached_version_ = b_->policy_version;
+  }
+  return cached_policy_;
+}
+
+UnitDemand ShmLimiter::resolve_locked(const core::Demand& demand) {
+  const core::PolicySpec& p = policy_locked();
+  return demand_of(*b_, core::resolve_charges(p, demand.amounts, demand.n, demand.lenient_tokens));
+}
+
+core::Status ShmLimiter::try_now(const UnitDemand& d, core::Nanos* now, core::Nanos* retry_at,
+                                 core::PermitId* out) {
   LimiterBlock& b = *b_;
-  check_cost(config_of(b), cost);
   *now = clock_for(b);
   *retry_at = core::kNever;
-  bool fits = b.waiting == 0 && reserve(*seg_, b, cost, *now, retry_at);
-  if (!fits && maybe_sweep(*seg_, b)) {  // dead holders were in the way
+  bool fits = b.waiting == 0 && reserve(*seg_, b, d, *now, retry_at);
+  if (!fits && maybe_sweep(*seg_, b, *retry_at)) {  // dead holders were in the way
     *now = clock_for(b);
-    fits = b.waiting == 0 && reserve(*seg_, b, cost, *now, retry_at);
+    fits = b.waiting == 0 && reserve(*seg_, b, d, *now, retry_at);
   }
   if (!fits) return core::Status::kAgain;
   try {
-    *out = grant_new(*seg_, b, cost, *now);
-  } catch (const core::Error& e) {
+    *out = grant_new(*seg_, b, d, *now);
+  } catch (const core::StatusError& e) {
     if (e.status() != core::Status::kNoMemory) throw;
     return core::Status::kNoMemory;
   }
   return core::Status::kOk;
 }
 
-core::Status ShmLimiter::acquire(uint64_t cost, core::Nanos timeout_ns, core::Permit* out) {
+core::Status ShmLimiter::acquire(const core::Demand& demand, core::Nanos timeout_ns,
+                                 core::PermitId* out) {
   seg_->check_process();
   LimiterLock lock(*seg_, *b_);
   check_live(lock);
+  const UnitDemand d = resolve_locked(demand);
   core::Nanos now = 0, retry_at = core::kNever;
-  const core::Status st = try_now(cost, &now, &retry_at, out);
+  const core::Status st = try_now(d, &now, &retry_at, out);
   if (st != core::Status::kAgain) return st;
   LimiterBlock& b = *b_;
   if (timeout_ns == 0) {
@@ -111,8 +128,8 @@ core::Status ShmLimiter::acquire(uint64_t cost, core::Nanos timeout_ns, core::Pe
   WaitingRegistration registration(seg_->agent(), b_, uid_);
   Ticket t;
   try {
-    t = enqueue(*seg_, b, cost, now, /*async=*/false);
-  } catch (const core::Error& e) {
+    t = enqueue(*seg_, b, d, now, /*async=*/false);
+  } catch (const core::StatusError& e) {
     if (e.status() != core::Status::kNoMemory) throw;
     return core::Status::kNoMemory;
   }
@@ -121,7 +138,7 @@ core::Status ShmLimiter::acquire(uint64_t cost, core::Nanos timeout_ns, core::Pe
 }
 
 core::Status ShmLimiter::wait(LimiterLock& lock, const Ticket& t, core::Nanos deadline,
-                              core::Permit* out) {
+                              core::PermitId* out) {
   LimiterBlock& b = *b_;
   Slot& s = *t.slot;
   for (;;) {
@@ -163,13 +180,14 @@ core::Status ShmLimiter::wait(LimiterLock& lock, const Ticket& t, core::Nanos de
   }
 }
 
-core::Status ShmLimiter::try_acquire(uint64_t cost, core::Permit* out,
+core::Status ShmLimiter::try_acquire(const core::Demand& demand, core::PermitId* out,
                                      core::Nanos* retry_after_ns) {
   seg_->check_process();
   LimiterLock lock(*seg_, *b_);
   check_live(lock);
+  const UnitDemand d = resolve_locked(demand);
   core::Nanos now = 0, retry_at = core::kNever;
-  const core::Status st = try_now(cost, &now, &retry_at, out);
+  const core::Status st = try_now(d, &now, &retry_at, out);
   if (st != core::Status::kAgain) return st;
   LimiterBlock& b = *b_;
   ++b.total_rejected;
@@ -180,7 +198,7 @@ core::Status ShmLimiter::try_acquire(uint64_t cost, core::Permit* out,
   return core::Status::kAgain;
 }
 
-void ShmLimiter::release(core::Permit permit, std::optional<uint64_t> actual_cost) {
+void ShmLimiter::release(core::PermitId permit, std::optional<uint64_t> actual_cost) {
   if ((permit & kShmPermitBit) == 0) fail_bad_permit(permit);  // a local permit
   seg_->check_process();
   LimiterLock lock(*seg_, *b_);
@@ -201,53 +219,6 @@ void ShmLimiter::penalize(core::Nanos retry_after_ns) {
   log::logger().info("limiter '{}' penalized for {} ms; {} waiting", name_,
                      retry_after_ns / 1000000, b.waiting);
   if (b.waiting > 0) dispatch(*seg_, b, now);
-}
-
-void ShmLimiter::reconfigure(const core::LimiterConfig& config) {
-  seg_->check_process();
-  LimiterLock lock(*seg_, *b_);
-  check_live(lock);
-  LimiterBlock& b = *b_;
-  window_prepare(*seg_, b, config);  // a full segment: an error, and the config unchanged
-  apply_config(b, config);
-  log::logger().info(
-      "limiter '{}' reconfigured: max_concurrent {}, {} per {} s, cost {}; {} in flight", name_,
-      config.max_concurrent, config.max_per_window, config.window_seconds,
-      config.max_cost_per_window, b.in_flight);
-  if (b.waiting > 0) dispatch(*seg_, b, core::monotonic_now());
-}
-
-core::LimiterConfig ShmLimiter::config() {
-  seg_->check_process();
-  LimiterLock lock(*seg_, *b_);
-  check_live(lock);
-  return config_of(*b_);
-}
-
-core::LimiterStats ShmLimiter::stats() {
-  seg_->check_process();
-  LimiterLock lock(*seg_, *b_);
-  check_live(lock);
-  LimiterBlock& b = *b_;
-  const core::Nanos now = core::monotonic_now();
-  // Exact at the time of the call: dead processes' permits and waiters do not count.
-  sweep(*seg_, b, now);
-  if (b.waiting > 0) dispatch(*seg_, b, now);
-  core::LimiterStats st;
-  st.config = config_of(b);
-  st.in_flight = b.in_flight;
-  st.waiting = b.waiting;
-  if (has_window(b)) {
-    window_evict(*seg_, b, now);
-    st.current_window_count = window_count(b);
-    st.current_window_cost = b.cost_sum;
-  }
-  st.total_acquired = b.total_acquired;
-  st.total_timeouts = b.total_timeouts;
-  st.total_cancelled = b.total_cancelled;
-  st.total_rejected = b.total_rejected;
-  st.total_wait_ns = b.total_wait_ns;
-  return st;
 }
 
 }  // namespace ptl::shm

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <memory>
 
+#include "core/thread_annotations.hpp"
 #include "log/log.hpp"
 #include "registry/shm/agent.hpp"
 #include "registry/shm/limiter_ops.hpp"
@@ -16,31 +17,32 @@ namespace {
 std::atomic<uint64_t> g_next_ticket{1};  // unique in the process, as the local backend's
 }  // namespace
 
-void ShmLimiter::acquire_async(uint64_t cost, core::Nanos timeout_ns, core::AcquireCallback cb,
-                               uint64_t* ticket) {
+void ShmLimiter::acquire_async(const core::Demand& demand, core::Nanos timeout_ns,
+                               core::AcquireCallback cb, uint64_t* ticket) {
   const uint64_t id = g_next_ticket.fetch_add(1, std::memory_order_relaxed);
   if (ticket != nullptr) *ticket = id;
   seg_->check_process();
   Agent& agent = seg_->agent();
   auto waiter = std::make_unique<AsyncWaiter>(this);  // before the locks: may throw
   core::Status immediate = core::Status::kAgain;
-  core::Permit permit = 0;
+  core::PermitId permit = 0;
   {
     // The agent's lock first, as the agent itself takes them: a grant the agent sees
     // always finds its waiter registered.
-    std::lock_guard<std::mutex> async_lock(agent.async_mutex());
+    core::MutexLock async_lock(agent.async_mutex());
     LimiterLock lock(*seg_, *b_);
     check_live(lock);
     LimiterBlock& b = *b_;
+    const UnitDemand d = resolve_locked(demand);
     core::Nanos now = 0, retry_at = core::kNever;
-    immediate = try_now(cost, &now, &retry_at, &permit);
+    immediate = try_now(d, &now, &retry_at, &permit);
     if (immediate == core::Status::kAgain && timeout_ns == 0) {
       ++b.total_rejected;
     } else if (immediate == core::Status::kAgain) {
       if (now == 0) now = core::monotonic_now();
       try {
-        waiter->ticket = enqueue(*seg_, b, cost, now, /*async=*/true);
-      } catch (const core::Error& e) {
+        waiter->ticket = enqueue(*seg_, b, d, now, /*async=*/true);
+      } catch (const core::StatusError& e) {
         if (e.status() != core::Status::kNoMemory) throw;
         immediate = core::Status::kNoMemory;
       }
@@ -68,7 +70,7 @@ core::Status ShmLimiter::cancel(uint64_t ticket) {
   Agent& agent = seg_->agent();
   AsyncWaiter* cancelled = nullptr;
   {
-    std::lock_guard<std::mutex> async_lock(agent.async_mutex());
+    core::MutexLock async_lock(agent.async_mutex());
     AsyncWaiter* w = agent.find_async(ticket);
     // Any handle of the same limiter may cancel (registry get() makes a new handle).
     if (w == nullptr || w->block != b_ || w->uid != uid_) return core::Status::kNotFound;
@@ -91,7 +93,7 @@ void ShmLimiter::close() {
   Agent& agent = seg_->agent();
   AsyncList closed;
   {
-    std::lock_guard<std::mutex> async_lock(agent.async_mutex());
+    core::MutexLock async_lock(agent.async_mutex());
     AsyncList& all = agent.async_waiters();
     for (auto it = all.begin(); it != all.end();) {
       AsyncWaiter& w = *it++;
@@ -101,7 +103,7 @@ void ShmLimiter::close() {
         if (lock.live(w.uid)) {
           withdraw(*seg_, *w.block, w.ticket, core::Status::kClosed, core::monotonic_now());
         }
-      } catch (const core::Error& e) {
+      } catch (const core::StatusError& e) {
         log::logger().error("{}: closing an async acquire: {}", seg_->uri(), e.what());
       }
       agent.remove_async(&w);

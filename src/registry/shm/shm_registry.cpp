@@ -7,10 +7,10 @@
 #include "registry/shm/arena.hpp"
 #include "registry/shm/limiter_ops.hpp"
 #include "registry/shm/name_table.hpp"
+#include "registry/shm/policy_state.hpp"
 #include "registry/shm/segment.hpp"
 #include "registry/shm/shm_limiter.hpp"
 #include "registry/shm/sync.hpp"
-#include "registry/shm/window_log.hpp"
 
 namespace ptl::shm {
 namespace {
@@ -41,13 +41,13 @@ LimiterBlock& block_at(Segment& seg, Offset off) {
   return *seg.at<LimiterBlock>(off);
 }
 
-// Gives a block that did not become a limiter back, with its window log if it got one.
+// Gives a block that did not become a limiter back, with its window logs if it got any.
 void discard_block(Segment& seg, Offset off) {
   LimiterBlock& b = block_at(seg, off);
   {
     LimiterLock lock(seg, b);
     b.uid.store(0, std::memory_order_release);
-    window_free(seg, b);
+    free_policy_blocks(seg, b);
   }
   arena_free(seg, kLimiterKind, 0, off);
 }
@@ -55,17 +55,21 @@ void discard_block(Segment& seg, Offset off) {
 // A new limiter named `name`, initialized under its own lock and published by one
 // store of its name entry (a creator that dies before that leaks the block). Everything
 // it needs is allocated first, so a full segment fails the register and leaves nothing.
-Offset create_locked(Segment& seg, std::string_view name, const core::LimiterConfig& config) {
+Offset create_locked(Segment& seg, std::string_view name, const core::PolicySpec& policy) {
   const Block blk = arena_alloc(seg, kLimiterKind, 0, sizeof(LimiterBlock));
   LimiterBlock& b = block_at(seg, blk.off);
   if (blk.fresh) init_robust_mutex(&b.mutex);  // once for the block's whole life
   try {
     LimiterLock lock(seg, b);  // stale handles of an earlier limiter here may lock it
-    b.ring = 0;
-    b.ring_begin = b.ring_end = 0;
-    b.cost_sum = 0;
-    window_prepare(seg, b, config);
-    apply_config(b, config);
+    // No policy yet: the change below starts from nothing (a reused block's logs went
+    // back with its limiter; whatever a crashed remover left is leaked, not reused).
+    b.n_limits = 0;
+    std::fill(std::begin(b.limits), std::end(b.limits), LimitRecord{});
+    std::fill(std::begin(b.units), std::end(b.units), UnitRecord{});
+    b.pending_policy = 0;
+    b.released = 0;
+    b.released_begin = b.released_end = 0;
+    b.settle = SettleIntent{};
     b.in_flight = b.waiting = 0;
     b.queue_head = b.queue_tail = kNil;
     b.slot_capacity = b.slot_hint = 0;
@@ -79,6 +83,7 @@ Offset create_locked(Segment& seg, std::string_view name, const core::LimiterCon
     std::memset(b.name, 0, sizeof b.name);
     std::memcpy(b.name, name.data(), name.size());
     b.name_len = static_cast<uint32_t>(name.size());
+    change_policy(seg, b, policy);  // a full segment: an error, and nothing registered
     b.uid.store(seg.header().next_uid.fetch_add(1, std::memory_order_relaxed) + 1,
                 std::memory_order_release);
   } catch (...) {
@@ -102,7 +107,7 @@ core::LimiterPtr handle(const std::shared_ptr<Segment>& seg, Offset off, std::st
 
 }  // namespace
 
-std::unique_ptr<core::Registry> open_shm_registry(std::string_view uri) {
+std::unique_ptr<core::RegistryBackend> open_shm_registry(std::string_view uri) {
   return std::make_unique<ShmRegistry>(parse_shm_uri(uri));
 }
 
@@ -112,12 +117,13 @@ ShmRegistry::~ShmRegistry() {
   seg_->drop_user();
 }
 
-void ShmRegistry::register_limiter(std::string_view name, const core::LimiterConfig& config,
+void ShmRegistry::register_limiter(std::string_view name, const core::PolicySpec& policy,
                                    bool replace) {
+  policy.validate();
   RegistryLock lock(*seg_);
   const Offset off = names_find(*seg_, name);
   if (off == 0) {
-    create_locked(*seg_, name, config);
+    create_locked(*seg_, name, policy);
     return;
   }
   if (!replace)
@@ -125,9 +131,10 @@ void ShmRegistry::register_limiter(std::string_view name, const core::LimiterCon
   // In place, under the registry lock: nobody can remove it meanwhile.
   LimiterBlock& b = block_at(*seg_, off);
   LimiterLock limiter_lock(*seg_, b);
-  window_prepare(*seg_, b, config);  // a full segment: an error, and the config unchanged
-  apply_config(b, config);
-  if (b.waiting > 0) dispatch(*seg_, b, core::monotonic_now());
+  change_policy(*seg_, b, policy);  // a full segment: an error, and the policy unchanged
+  const core::Nanos now = core::monotonic_now();
+  finish_too_big(*seg_, b, now);
+  if (b.waiting > 0) dispatch(*seg_, b, now);
 }
 
 core::LimiterPtr ShmRegistry::get(std::string_view name) {
@@ -142,11 +149,11 @@ core::LimiterPtr ShmRegistry::get(std::string_view name) {
   return nullptr;
 }
 
-core::LimiterPtr ShmRegistry::get_or_create(std::string_view name,
-                                            const core::LimiterConfig& config) {
+core::LimiterPtr ShmRegistry::get_or_create(std::string_view name, const core::PolicySpec& policy) {
+  policy.validate();
   RegistryLock lock(*seg_);
   Offset off = names_find(*seg_, name);
-  if (off == 0) off = create_locked(*seg_, name, config);
+  if (off == 0) off = create_locked(*seg_, name, policy);
   return handle(seg_, off, name);
 }
 
@@ -190,8 +197,7 @@ std::vector<core::NamedConfig> ShmRegistry::list() {
     for (const Offset off : names_all(*seg_)) {
       LimiterBlock& b = block_at(*seg_, off);
       LimiterLock limiter_lock(*seg_, b);
-      out.push_back(
-          {std::string(b.name, std::min<size_t>(b.name_len, kMaxNameBytes)), config_of(b)});
+      out.push_back({std::string(name_of(b)), policy_of(*seg_, b).to_config()});
     }
   }
   std::sort(out.begin(), out.end(),

@@ -5,23 +5,23 @@
 
 #include <memory>
 
-#include "registry/registry.hpp"
+#include "registry/registry_backend.hpp"
 #include "registry/shm/shm_uri.hpp"
 
 namespace ptl::shm {
 
 class Segment;
 
-class ShmRegistry final : public core::Registry {
+class ShmRegistry final : public core::RegistryBackend {
  public:
-  // Attaches to (creating if needed) the segment of `uri`. Throws Error(kBackend).
+  // Attaches to (creating if needed) the segment of `uri`. Throws StatusError(kBackend).
   explicit ShmRegistry(const ShmUri& uri);
   ~ShmRegistry() override;
 
-  void register_limiter(std::string_view name, const core::LimiterConfig& config,
+  void register_limiter(std::string_view name, const core::PolicySpec& policy,
                         bool replace) override;
   core::LimiterPtr get(std::string_view name) override;
-  core::LimiterPtr get_or_create(std::string_view name, const core::LimiterConfig& config) override;
+  core::LimiterPtr get_or_create(std::string_view name, const core::PolicySpec& policy) override;
   bool exists(std::string_view name) override;
   bool remove(std::string_view name) override;
   void reset() override;
@@ -33,7 +33,7 @@ class ShmRegistry final : public core::Registry {
   std::shared_ptr<Segment> seg_;
 };
 
-// Registry::open's entry for "shm://" URIs.
-std::unique_ptr<core::Registry> open_shm_registry(std::string_view uri);
+// RegistryBackend::open's entry for "shm://" URIs.
+std::unique_ptr<core::RegistryBackend> open_shm_registry(std::string_view uri);
 
 }  // namespace ptl::shm

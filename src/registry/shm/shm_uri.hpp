@@ -19,7 +19,7 @@ struct ShmUri {
 
 inline constexpr size_t kMaxSegmentNameBytes = 200;
 
-// Throws Error(kInvalid) naming the problem: empty NAME, '/' or other characters
+// Throws StatusError(kInvalid) naming the problem: empty NAME, '/' or other characters
 // outside [A-Za-z0-9._-], NAME over 200 bytes, a bad, unknown or repeated parameter.
 ShmUri parse_shm_uri(std::string_view uri);
 

@@ -67,7 +67,7 @@ uint32_t slot_claim(Segment& seg, LimiterBlock& b, uint64_t* serial) {
   if (b.slot_capacity < 2 * used) {
     try {
       add_chunk(seg, b);
-    } catch (const core::Error&) {
+    } catch (const core::StatusError&) {
       if (b.slot_capacity == 0) throw;  // else: look among the slots there are
     }
   }

@@ -12,7 +12,7 @@
 
 #include <cstdint>
 
-#include "core/limiter.hpp"
+#include "core/limiter_backend.hpp"
 #include "registry/shm/layout.hpp"
 
 namespace ptl::shm {
@@ -24,10 +24,10 @@ inline constexpr uint64_t kIndexMask = (uint64_t{1} << kIndexBits) - 1;
 inline constexpr uint64_t kSerialMask = (uint64_t{1} << 39) - 1;
 inline constexpr uint64_t kShmPermitBit = uint64_t{1} << 63;
 
-inline core::Permit make_permit(uint32_t index, uint64_t serial) {
+inline core::PermitId make_permit(uint32_t index, uint64_t serial) {
   return kShmPermitBit | (serial & kSerialMask) << kIndexBits | index;
 }
-inline bool decode_permit(core::Permit p, uint32_t* index, uint64_t* serial) {
+inline bool decode_permit(core::PermitId p, uint32_t* index, uint64_t* serial) {
   if ((p & kShmPermitBit) == 0) return false;
   *index = static_cast<uint32_t>(p & kIndexMask);
   *serial = (p >> kIndexBits) & kSerialMask;
@@ -42,7 +42,7 @@ Slot* slot_at(Segment& seg, LimiterBlock& b, uint32_t index);
 
 // A free slot's index, owned by this process, with a fresh serial in *serial (its word
 // is still kFree: the caller fills the slot, then publishes the word). Grows the table.
-// Throws Error(kNoMemory) at 16,777,200 slots, Error(kBackend) if the segment is full.
+// Throws StatusError(kNoMemory) at 16,777,200 slots, StatusError(kBackend) if the segment is full.
 uint32_t slot_claim(Segment& seg, LimiterBlock& b, uint64_t* serial);
 
 // The waiter queue (derived state: rebuilt by slots_repair).

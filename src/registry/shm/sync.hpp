@@ -16,14 +16,14 @@
 
 namespace ptl::shm {
 
-// Initializes a robust, process-shared mutex. Throws Error(kBackend).
+// Initializes a robust, process-shared mutex. Throws StatusError(kBackend).
 void init_robust_mutex(pthread_mutex_t* m);
 
 // Called with the mutex held after its previous holder died. Must not throw.
 using RepairFn = void (*)(void* ctx) noexcept;
 
 // Locks m; if its last holder died, runs repair(ctx) and marks m consistent.
-// Throws Error(kBackend) naming `what` if m is unusable.
+// Throws StatusError(kBackend) naming `what` if m is unusable.
 void lock_robust(pthread_mutex_t* m, RepairFn repair, void* ctx, const char* what);
 void unlock_robust(pthread_mutex_t* m);
 

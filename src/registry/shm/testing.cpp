@@ -13,9 +13,7 @@
 namespace ptl::shm::testing {
 namespace {
 
-std::atomic<AgentLoopHook> g_agent_loop_hook{nullptr};
-
-Segment& segment_of(core::Registry& reg) {
+Segment& segment_of(core::RegistryBackend& reg) {
   auto* shm = dynamic_cast<ShmRegistry*>(&reg);
   if (shm == nullptr) core::fail(core::Status::kInvalid, "not an shm:// registry");
   return shm->segment();
@@ -38,7 +36,7 @@ LimiterBlock& limiter_of(Segment& seg, std::string_view name) {
 
 }  // namespace
 
-void die_in_limiter_lock(core::Registry& reg, std::string_view name) {
+void die_in_limiter_lock(core::RegistryBackend& reg, std::string_view name) {
   Segment& seg = segment_of(reg);
   LimiterBlock& b = limiter_of(seg, name);
   lock_robust(&b.mutex, nullptr, nullptr, "a limiter lock");
@@ -54,11 +52,14 @@ void die_in_limiter_lock(core::Registry& reg, std::string_view name) {
   b.waiting = 777;
   b.queue_head = 99999;
   b.queue_tail = 3;
-  b.cost_sum = 424242;
+  for (LimitRecord& l : b.limits) {
+    l.sum = 424242;
+    l.held = 424242;
+  }
   die();
 }
 
-void die_in_registry_lock(core::Registry& reg, std::string_view name) {
+void die_in_registry_lock(core::RegistryBackend& reg, std::string_view name) {
   Segment& seg = segment_of(reg);
   Header& h = seg.header();
   lock_robust(&h.registry_mutex, nullptr, nullptr, "the registry lock");
@@ -74,7 +75,7 @@ void die_in_registry_lock(core::Registry& reg, std::string_view name) {
   die();
 }
 
-void die_in_arena_lock(core::Registry& reg) {
+void die_in_arena_lock(core::RegistryBackend& reg) {
   Segment& seg = segment_of(reg);
   Header& h = seg.header();
   lock_robust(&h.arena_mutex, nullptr, nullptr, "the arena lock");
@@ -82,16 +83,19 @@ void die_in_arena_lock(core::Registry& reg) {
   die();
 }
 
-void drop_window_log(core::Registry& reg, std::string_view name) {
+void drop_window_log(core::RegistryBackend& reg, std::string_view name) {
   Segment& seg = segment_of(reg);
   LimiterBlock& b = limiter_of(seg, name);
   LimiterLock lock(seg, b);
-  b.ring = 0;  // leaked, as by window_repair: an unreadable ring is not freed
-  b.ring_begin = b.ring_end = 0;
-  b.cost_sum = 0;
+  for (LimitRecord& l : b.limits) {
+    if (l.max == 0 || l.window_ns == 0) continue;
+    l.log = 0;  // leaked, as by log_repair: an unreadable log is not freed
+    l.log_begin = l.log_end = 0;
+    l.sum = 0;
+  }
 }
 
-uint64_t fill_arena(core::Registry& reg) {
+uint64_t fill_arena(core::RegistryBackend& reg) {
   Segment& seg = segment_of(reg);
   Header& h = seg.header();
   RobustGuard lock(&h.arena_mutex, nullptr, nullptr, "the arena lock");
@@ -100,19 +104,11 @@ uint64_t fill_arena(core::Registry& reg) {
   return saved;
 }
 
-void restore_arena(core::Registry& reg, uint64_t saved) {
+void restore_arena(core::RegistryBackend& reg, uint64_t saved) {
   Segment& seg = segment_of(reg);
   Header& h = seg.header();
   RobustGuard lock(&h.arena_mutex, nullptr, nullptr, "the arena lock");
   h.arena_top = saved;
-}
-
-void set_agent_loop_hook(AgentLoopHook hook) {
-  g_agent_loop_hook.store(hook, std::memory_order_relaxed);
-}
-
-AgentLoopHook agent_loop_hook() {
-  return g_agent_loop_hook.load(std::memory_order_relaxed);
 }
 
 }  // namespace ptl::shm::testing

@@ -1,5 +1,5 @@
 // Built against the *installed* package with find_package(pocketflow_throttled): the
-// seed's pattern in C++, checked. Exits non-zero if the quota was exceeded or a call
+// shared-limiter pattern in C++, checked. Exits non-zero if the quota was exceeded or a call
 // failed.
 #include <pocketflow_throttled/ptl.hpp>
 

@@ -3,8 +3,9 @@ PocketFlow Throttled - rate-limited parallel execution for PocketFlow, on a nati
 =========================================================================================
 
 A drop-in replacement for the pocketflow-throttled 0.2.0 package whose limiter is the
-native libpocketflow_throttled (through ctypes): one quota shared by threads, event loops,
-processes (shm://) and hosts (redis://), never exceeded.
+native libpocketflow_throttled (through ctypes; RateLimiter's hot path through a small C
+extension when it was built): one quota shared by threads, event loops, processes (shm://)
+and hosts (redis://), never exceeded.
 
 Quick start:
     from pocketflow_throttled import LimiterRegistry, ThrottledParallelBatchNode
@@ -23,6 +24,11 @@ Classes:
     RateLimiter, LimiterRegistry, ThrottledParallelBatchNode, AdaptiveThrottledNode,
     ThrottledAsyncParallelBatchFlow, AdaptiveThrottledBatchFlow, Presets, FlowPresets,
     RateLimitConfig, FlowRateLimitConfig, RateLimitHit, PtlError (native failures).
+
+Policies (several limits admitted together, amounts, settle, provider observations):
+    Limit, Permit, Usage, PresetPolicy; LimiterRegistry.register_policy /
+    get_or_create_policy, RateLimiter.from_policy / policy / set_policy / observe /
+    observe_headers / usage; presets.policy(name), presets.policies().
 """
 
 __version__ = "0.3.0"
@@ -38,7 +44,9 @@ from .exceptions import (
 )
 from .rate_limiter import RateLimiter
 from .shared import LimiterRegistry
-from .presets import FlowPresets, FlowRateLimitConfig, Presets, RateLimitConfig
+from .presets import FlowPresets, FlowRateLimitConfig, Presets, PresetPolicy, RateLimitConfig
+from .policies import Limit, Permit, Usage
+from . import presets
 from .nodes import AdaptiveThrottledNode, ThrottledParallelBatchNode
 from .flows import AdaptiveThrottledBatchFlow, ThrottledAsyncParallelBatchFlow
 
@@ -60,12 +68,20 @@ __all__ = [
     "BackendError",
     "LimiterClosedError",
     "native_version",
+    "Limit",
+    "Permit",
+    "Usage",
+    "PresetPolicy",
+    "presets",
 ]
 
 
 def main() -> None:
     """CLI entry point: package info and the presets."""
-    print(f"PocketFlow Throttled v{__version__} (native library {native_version()})")
+    from ._native import HOT_PATH
+
+    print(f"PocketFlow Throttled v{__version__} (native library {native_version()}, "
+          f"hot path: {HOT_PATH})")
     print("=" * 40)
     print(__doc__)
     print("\nAvailable Presets:")

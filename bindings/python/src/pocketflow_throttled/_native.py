@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import importlib
 import os
 from ctypes import (
     CFUNCTYPE,
@@ -20,6 +21,7 @@ from ctypes import (
     c_double,
     c_int,
     c_int64,
+    c_size_t,
     c_uint32,
     c_uint64,
     c_void_p,
@@ -93,9 +95,48 @@ class Preset(Structure):
     ]
 
 
+class Limit(Structure):  # ptl_limit
+    _fields_ = [("unit", c_char_p), ("max", c_uint64), ("window_ns", c_int64)]
+
+
+class Policy(Structure):  # ptl_policy
+    _fields_ = [("struct_size", c_uint32), ("n_limits", c_uint32), ("limits", POINTER(Limit))]
+
+
+class Amount(Structure):  # ptl_amount
+    _fields_ = [("unit", c_char_p), ("amount", c_uint64)]
+
+
+class Usage(Structure):  # ptl_usage
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("max", c_uint64),
+        ("window_ns", c_int64),
+        ("used", c_uint64),
+        ("observed_cap", c_uint64),
+        ("next_room_ns", c_int64),
+    ]
+
+
+class PresetPolicy(Structure):  # ptl_preset_policy
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("n_limits", c_uint32),
+        ("name", c_char_p),
+        ("description", c_char_p),
+        ("source_date", c_char_p),
+        ("source", c_char_p),
+        ("limits", POINTER(Limit)),
+    ]
+
+
+MAX_LIMITS = 16  # PTL_MAX_LIMITS
+UINT64_MAX = 2**64 - 1
+
 ACQUIRE_FN = CFUNCTYPE(None, c_void_p, c_int, c_uint64)
 LIST_FN = CFUNCTYPE(c_int, c_void_p, c_char_p, POINTER(LimiterConfig))
 PRESET_FN = CFUNCTYPE(c_int, c_void_p, POINTER(Preset))
+PRESET_POLICY_FN = CFUNCTYPE(c_int, c_void_p, POINTER(PresetPolicy))
 
 _P = c_void_p  # opaque handles
 _PROTOTYPES = {
@@ -128,6 +169,30 @@ _PROTOTYPES = {
     "ptl_preset_get": (c_int, [c_char_p, POINTER(Preset)]),
     "ptl_preset_list": (c_int, [PRESET_FN, c_void_p]),
     "ptl_log_set_level": (c_int, [c_int]),
+}
+
+# ABI 0.2 policies: bound when the library has them (HAVE_POLICIES); a 0.1 library still
+# loads, and the policy API then raises NotImplementedError.
+_POLICY_PROTOTYPES = {
+    "ptl_policy_init": (None, [POINTER(Policy)]),
+    "ptl_limiter_create_policy": (c_int, [POINTER(Policy), POINTER(_P)]),
+    "ptl_registry_register_policy": (c_int, [_P, c_char_p, POINTER(Policy), c_uint32]),
+    "ptl_registry_get_or_create_policy": (c_int, [_P, c_char_p, POINTER(Policy), POINTER(_P)]),
+    "ptl_limiter_set_policy": (c_int, [_P, POINTER(Policy)]),
+    "ptl_limiter_get_policy": (c_int, [_P, POINTER(Limit), c_size_t, POINTER(c_size_t)]),
+    "ptl_acquire_amounts": (c_int, [_P, POINTER(Amount), c_size_t, c_int64, POINTER(c_uint64)]),
+    "ptl_try_acquire_amounts": (
+        c_int, [_P, POINTER(Amount), c_size_t, POINTER(c_uint64), POINTER(c_int64)]),
+    "ptl_acquire_amounts_async": (
+        c_int,
+        [_P, POINTER(Amount), c_size_t, c_int64, ACQUIRE_FN, c_void_p, POINTER(c_uint64)],
+    ),
+    "ptl_settle": (c_int, [_P, c_uint64, POINTER(Amount), c_size_t]),
+    "ptl_observe": (c_int, [_P, c_char_p, c_uint64, c_int64]),
+    "ptl_observe_headers": (c_int, [_P, c_size_t, POINTER(c_char_p), POINTER(c_char_p)]),
+    "ptl_limiter_usage": (c_int, [_P, c_char_p, c_int64, POINTER(Usage)]),
+    "ptl_preset_policy_get": (c_int, [c_char_p, POINTER(PresetPolicy)]),
+    "ptl_preset_policy_list": (c_int, [PRESET_POLICY_FN, c_void_p]),
 }
 
 
@@ -169,6 +234,22 @@ for _name, (_res, _args) in _PROTOTYPES.items():
     _fn.restype = _res
     _fn.argtypes = _args
 
+HAVE_POLICIES = all(hasattr(lib, n) for n in _POLICY_PROTOTYPES)
+if HAVE_POLICIES:
+    for _name, (_res, _args) in _POLICY_PROTOTYPES.items():
+        _fn = getattr(lib, _name)
+        _fn.restype = _res
+        _fn.argtypes = _args
+
+
+def require_policies() -> None:
+    """NotImplementedError unless the loaded library has the 0.2 policy API."""
+    if not HAVE_POLICIES:
+        raise NotImplementedError(
+            "policies need libpocketflow_throttled with ABI 0.2 (ptl_acquire_amounts, ...); "
+            f"the loaded library ({lib._name}) lacks them"
+        )
+
 # The hot pair without argtypes (their per-call conversion costs ~40% here): callers pass
 # ctypes objects only, c_void_p(limiter), byref(c_uint64()) / c_uint64(permit), None.
 _raw = ctypes.CDLL(lib._name, handle=lib._handle)
@@ -181,6 +262,23 @@ if lib.ptl_version() >> 16 != 0 or lib.ptl_version() < 0x000100:
         "pocketflow_throttled: the native library is version "
         f"{lib.ptl_version_string().decode()}; this package needs 0.x, at least 0.1"
     )
+
+# The C extension of the hot path (ADR 0020): RateLimiter's base class when it was built
+# and PTL_PY_PURE is unset (or 0); otherwise the same code runs in Python over ctypes.
+PURE_FORCED = os.environ.get("PTL_PY_PURE", "") not in ("", "0")
+speedups = None
+SPEEDUPS_WHY = ""  # why it is not in use
+if PURE_FORCED:
+    SPEEDUPS_WHY = "PTL_PY_PURE is set"
+else:
+    try:
+        speedups = importlib.import_module(__package__ + "._speedups")
+    except ModuleNotFoundError:
+        SPEEDUPS_WHY = ("not built (pip install needs a C compiler and the Python headers; "
+                        "setup.py builds it on CPython 3.10+)")
+    except ImportError as e:  # built for another interpreter, or a broken build
+        SPEEDUPS_WHY = f"ImportError: {e}"
+HOT_PATH = "ctypes" if speedups is None else "C extension"
 
 
 def version_string() -> str:

@@ -104,15 +104,45 @@ async def acquire_async(lim, cost: int, timeout: float | None, tried: bool = Fal
         if rc != N.EAGAIN:
             raise N.error(rc)
     timeout_ns = N.to_ns(timeout)
+
+    def start(key, ticket):
+        return _raw_acquire_async(ctypes.c_void_p(ptr), ctypes.c_uint64(cost),
+                                  ctypes.c_int64(timeout_ns), _CALLBACK, ctypes.c_void_p(key),
+                                  ctypes.byref(ticket))
+
+    return await _wait_native(lim, start, timeout)
+
+
+async def acquire_amounts_async(lim, amounts, n: int, timeout: float | None) -> int:
+    """Like acquire_async with amounts (an array of N.Amount of length n): tries once
+    (ptl_try_acquire_amounts: no queue jumping), else waits through
+    ptl_acquire_amounts_async (which copies the amounts before it returns)."""
+    ptr = lim.ptr
+    timeout_ns = N.to_ns(timeout)
+    permit = ctypes.c_uint64()
+    rc = N.lib.ptl_try_acquire_amounts(ptr, amounts, n, ctypes.byref(permit), None)
+    if rc == N.OK:
+        return permit.value
+    if rc != N.EAGAIN:
+        raise N.error(rc)
+
+    def start(key, ticket):
+        return N.lib.ptl_acquire_amounts_async(ptr, amounts, n, timeout_ns, _CALLBACK, key,
+                                               ctypes.byref(ticket))
+
+    return await _wait_native(lim, start, timeout)
+
+
+async def _wait_native(lim, start, timeout: float | None) -> int:
+    """Registers a waiter, starts the native async acquire with start(key, ticket) (its
+    callback is _CALLBACK with user=key) and waits for it; cancellation-safe."""
     loop = asyncio.get_running_loop()
     w = _Waiter(lim, loop, loop.create_future())
     key = next(_keys)
     with _pending_lock:
         _pending[key] = w
     ticket = ctypes.c_uint64()
-    rc = _raw_acquire_async(ctypes.c_void_p(ptr), ctypes.c_uint64(cost),
-                            ctypes.c_int64(timeout_ns), _CALLBACK, ctypes.c_void_p(key),
-                            ctypes.byref(ticket))
+    rc = start(key, ticket)
     if rc != N.OK:
         with _pending_lock:
             _pending.pop(key, None)

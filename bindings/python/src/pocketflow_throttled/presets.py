@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import ctypes
 from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import Dict, Iterator, List, Optional, Tuple
 
 from . import _native as N
+from .policies import Limit
 
 
 @dataclass(frozen=True)
@@ -171,3 +172,80 @@ def preset_config(name: str) -> Dict[str, object]:
          "description": p.description.decode()}
     d.update(N.config_dict(p.config))
     return d
+
+
+# ---- provider policies (native ABI 0.2) ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class PresetPolicy:
+    """A provider's published limits for one account tier and model, as a policy:
+
+        p = presets.policy("openai_tier1_gpt_4o")
+        LimiterRegistry.register_policy("openai", p)      # or p.limits
+
+    The numbers change: check your account's limits page, and feed responses to
+    RateLimiter.observe_headers(). source_date (YYYY-MM-DD) says when `source` (URLs,
+    space-separated) was read."""
+
+    name: str
+    description: str
+    source_date: str
+    source: str
+    limits: Tuple[Limit, ...]
+
+    def __iter__(self) -> Iterator[Limit]:
+        return iter(self.limits)
+
+    def __len__(self) -> int:
+        return len(self.limits)
+
+    @property
+    def sources(self) -> List[str]:
+        """The source URLs, one per item."""
+        return self.source.split()
+
+
+def _preset_policy(p: N.PresetPolicy) -> PresetPolicy:
+    def text(b: Optional[bytes]) -> str:
+        return b.decode("utf-8") if b else ""
+
+    return PresetPolicy(text(p.name), text(p.description), text(p.source_date), text(p.source),
+                        tuple(Limit._from_native(p.limits[i]) for i in range(p.n_limits)))
+
+
+def policy(name: str) -> PresetPolicy:
+    """The provider policy `name` ("openai_tier1_gpt_4o", "anthropic_tier1_claude_sonnet_4";
+    ASCII case-insensitive); KeyError if there is none."""
+    N.require_policies()
+    p = N.PresetPolicy()
+    p.struct_size = ctypes.sizeof(N.PresetPolicy)
+    rc = N.lib.ptl_preset_policy_get(N.encode_name(name, "policy name"), ctypes.byref(p))
+    if rc == N.ENOTFOUND:
+        raise N.error(rc, f"Unknown policy: {name}. Available: {[q.name for q in policies()]}")
+    N.check(rc)
+    return _preset_policy(p)
+
+
+def policies() -> List[PresetPolicy]:
+    """Every provider policy, in the library's table order."""
+    N.require_policies()
+    rows: List[PresetPolicy] = []
+
+    def each(_user, p):
+        rows.append(_preset_policy(p.contents))
+        return 0
+
+    fn = N.PRESET_POLICY_FN(each)
+    N.check(N.lib.ptl_preset_policy_list(fn, None))
+    return rows
+
+
+def list_policies() -> Dict[str, str]:
+    """{policy name: description}, like Presets.list_presets()."""
+    return {p.name: p.description for p in policies()}
+
+
+Presets.policy = staticmethod(policy)
+Presets.policies = staticmethod(policies)
+Presets.list_policies = staticmethod(list_policies)

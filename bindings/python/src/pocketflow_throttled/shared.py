@@ -19,6 +19,7 @@ import threading
 from typing import Any, Dict, Optional
 
 from . import _native as N
+from . import policies as _pol
 from .rate_limiter import RateLimiter, _Handle
 
 
@@ -163,6 +164,36 @@ class LimiterRegistry:
                 reg.ptr, N.encode_name(name), ctypes.byref(cfg), ctypes.byref(out)
             )
         )
+        return cls._wrap(reg, name, out.value)
+
+    # ---- policies (native ABI 0.2) -----------------------------------------------------
+
+    @classmethod
+    def register_policy(cls, name: str, policy, replace: bool = False) -> RateLimiter:
+        """Registers limiter `name` with a policy: a list of Limit (or a PresetPolicy).
+
+            LimiterRegistry.register_policy(
+                "openai", [Limit("requests", 500, 60), Limit("tokens", 30000, 60)])
+
+        ValueError if it exists, unless replace=True: then its policy changes live (see
+        RateLimiter.set_policy)."""
+        p = _pol._NativePolicy(policy)
+        reg, bname = cls._reg, N.encode_name(name)
+        rc = N.lib.ptl_registry_register_policy(reg.ptr, bname, p.ref,
+                                                N.PTL_REPLACE if replace else 0)
+        if rc == N.EEXIST:
+            raise N.error(rc, f"Limiter '{name}' already exists. Use replace=True to override.")
+        N.check(rc)
+        return cls._get(reg, name, bname)
+
+    @classmethod
+    def get_or_create_policy(cls, name: str, policy) -> RateLimiter:
+        """Limiter `name`, registered first with this policy if it does not exist (one
+        atomic step; the policy is ignored for an existing limiter)."""
+        p = _pol._NativePolicy(policy)
+        reg, out = cls._reg, ctypes.c_void_p()
+        N.check(N.lib.ptl_registry_get_or_create_policy(reg.ptr, N.encode_name(name), p.ref,
+                                                        ctypes.byref(out)))
         return cls._wrap(reg, name, out.value)
 
     @classmethod

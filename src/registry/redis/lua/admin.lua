@@ -1,8 +1,8 @@
--- reg MODE MC MPW WS WUS MCPW: creates the limiter, or changes its limits in place.
--- MODE 'create' fails if it exists, 'replace' reconfigures it (holders, waiters and
--- the window log stay and still count), 'goc' returns the existing limits instead,
--- 'update' reconfigures only an existing one.
--- Returns {'created'}, {'replaced'}, {'exists'}, {'nf'} or {'found', MC, MPW, WS, MCPW}.
+-- reg MODE SH CW N UNIT MAX WNS WUS ...: creates the limiter, or changes its policy in
+-- place (policy.lua: limits that continue keep their state). MODE 'create' fails if it
+-- exists, 'replace' changes it, 'goc' returns the existing policy instead, 'update'
+-- changes only an existing one.
+-- Returns {'created' | 'replaced' | 'found', POLICY}, {'exists'} or {'nf'}.
 ops.reg = function()
   local mode = A[5]
   local existed = load()
@@ -13,60 +13,103 @@ ops.reg = function()
     return {'exists'}
   end
   if existed and mode == 'goc' then
-    return {'found', mc, mpw, call('HGET', K_S, 'ws'), mcpw}
+    return {'found', P.text}
   end
+  local body = table.concat(A, ' ', 6)
   if not existed then
-    mc, mpw, wus, mcpw, last, seq, tseq, pen, wsum, wk, wn, ev, qn, acq, rej, tmo, can, waitus =
-      0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+    last, seq, tseq, pen, wk, qn, acq, rej, tmo, can, waitus = 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
     last = server_now()
     seq = last -- grant ids start at the creation time (see grant())
+    -- Policy versions start at the creation time too: a limiter removed and created
+    -- again never takes up a version a client may still hold for the old one.
+    P = policy_of(fmt(last) .. ' ' .. body)
+    U = {}
+    for i = 1, P.n do
+      U[i] = fresh_limit()
+    end
+    CAPS = {}
+    caps_dirty = false
+  else
+    change_policy(policy_of(fmt(P.pv + 1) .. ' ' .. body))
   end
-  local old_mcpw = mcpw
-  mc, mpw, wus, mcpw = tonumber(A[6]), tonumber(A[7]), tonumber(A[9]), tonumber(A[10])
-  call('HSET', K_S, 'mc', A[6], 'mpw', A[7], 'ws', A[8], 'mcpw', A[10])
-  if mcpw == 0 then
-    call('DEL', K_C)
-    wsum = 0
-  elseif old_mcpw == 0 then
-    -- Costs were not kept without a cost limit: what the window holds counts 1 each.
-    wsum = wn
-  end
-  ev = 0 -- the window may have changed: trim at the next look
+  call('HSET', K_S, 'v', '2', 'p', P.text)
   dirty = true
   local now = server_now()
   wake_after(now, dispatch(now)) -- larger limits may let waiters in at once
   if existed then
-    return {'replaced'}
+    return {'replaced', P.text}
   end
-  return {'created'}
+  return {'created', P.text}
 end
 
 -- rm: deletes the limiter; waiters of every process are told ('r').
--- Returns 1 if it existed.
+-- Returns 1 if it existed (in either layout).
 ops.rm = function()
-  local existed = call('HEXISTS', K_S, 'mc')
-  call('DEL', K_S, K_H, K_W, K_C, K_Q, K_P, K_QI, K_G, K_O)
+  local existed = call('EXISTS', K_S)
+  call('DEL', K_S, K_H, K_O, K_Q, K_QI, K_P, K_G, K_R, K_RT, K_W)
   call('PUBLISH', CHANNEL, 'r')
   return existed
 end
 
--- stats: {MC, MPW, WS, MCPW, in flight, waiting, window count, window cost, acquired,
--- timeouts, cancelled, rejected, wait us}, or {} if there is no such limiter.
+-- stats: {POLICY, in flight, waiting, acquired, timeouts, cancelled, rejected, wait us,
+-- then the use of each limit (its window's sum, or what it holds)}, or {} if there is no
+-- such limiter.
 ops.stats = function()
   if not load() then
     return {}
   end
   local now = server_now()
-  local held = call('ZCARD', K_H) - reap(now)
-  local count, cost = 0, 0
-  if mpw > 0 or mcpw > 0 then
-    evict(now)
-    count = wn
-    cost = wn
-    if mcpw > 0 then
-      cost = wsum
+  reap(now)
+  local out = {P.text, call('ZCARD', K_H), qn, acq, tmo, can, rej, waitus}
+  for i = 1, P.n do
+    if not P.limits[i].held then
+      evict(i, now)
+    end
+    out[#out + 1] = U[i].used
+  end
+  return out
+end
+
+-- use UNIT WNS: one limit's use now (ptl_limiter_usage). Returns {'ok', MAX, USED, CAP
+-- (-1: no observation in force), NEXT us (0: fits now, -1: a release must come)},
+-- {'none'} (no such limit) or {'nf'}.
+ops.use = function()
+  if not load() then
+    return {'nf'}
+  end
+  local i
+  for k = 1, P.n do
+    if P.limits[k].unit == A[5] and P.limits[k].wns == A[6] then
+      i = k
     end
   end
-  return {mc, mpw, call('HGET', K_S, 'ws'), mcpw, held, qn, count, cost, acq, tmo, can, rej,
-          waitus}
+  if not i then
+    return {'none'}
+  end
+  local l, u = P.limits[i], U[i]
+  local now = server_now()
+  local fit = math.max(now, pen)
+  if l.held then
+    if u.used >= l.max then
+      fit = INF
+    end
+  else
+    evict(i, now)
+    fit = math.max(fit, window_fit(i, now, 1))
+  end
+  local cap = -1
+  caps_evict(now)
+  for _, c in ipairs(CAPS[l.unit] or {}) do
+    if cap < 0 or c[1] < cap then
+      cap = c[1]
+    end
+    if fit ~= INF and c[1] < 1 then
+      fit = math.max(fit, c[2])
+    end
+  end
+  local next_us = -1
+  if fit ~= INF then
+    next_us = fit - now
+  end
+  return {'ok', l.max, u.used, cap, next_us}
 end

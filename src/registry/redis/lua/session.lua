@@ -59,15 +59,33 @@ ops.sync = function()
       if grants[id] or handed[id] then
         counted[id] = true
       else
-        call('ZREM', K_H, id)
-        call('HDEL', K_O, id)
+        end_grant(id, nil)
       end
     end
   end
+  -- Permits reaped while their process lives: counted again, with what their records
+  -- say they held (one request if the record is gone).
   for id in pairs(grants) do
     if not counted[id] and tonumber(id) <= seq then
       call('ZADD', K_H, fmt(now), id)
       call('HSET', K_O, id, SID)
+      local r = rec_get(id)
+      if r and #r.c == P.n then
+        call('ZREM', K_RT, id)
+      else
+        r = {t = now, c = {}, e = {}, s = {}}
+        for j = 1, P.n do
+          local l = P.limits[j]
+          r.c[j], r.e[j], r.s[j] = (l.unit == 'requests' and l.held) and 1 or 0, -1, 0
+        end
+        rec_put(id, r)
+      end
+      for j = 1, P.n do
+        if P.limits[j].held then
+          U[j].used = U[j].used + r.c[j]
+        end
+      end
+      dirty = true
     end
   end
   local lost = {}

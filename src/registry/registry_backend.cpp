@@ -1,4 +1,4 @@
-#include "registry/registry.hpp"
+#include "registry/registry_backend.hpp"
 
 #include <cstdlib>
 #include <string>
@@ -12,7 +12,7 @@
 
 namespace ptl::core {
 
-std::unique_ptr<Registry> Registry::open(std::string_view uri) {
+std::unique_ptr<RegistryBackend> RegistryBackend::open(std::string_view uri) {
   if (uri == "local:" || uri == "local://") return std::make_unique<LocalRegistry>();
   const std::string shown(uri);
   if (uri.starts_with("redis://")) {
@@ -31,7 +31,7 @@ std::unique_ptr<Registry> Registry::open(std::string_view uri) {
        "registry URI '" + shown + "' has an unknown scheme (expected local:, shm:// or redis://)");
 }
 
-void Registry::destroy(std::string_view uri, bool force) {
+void RegistryBackend::destroy(std::string_view uri, bool force) {
   const std::string shown(uri);
   if (uri.starts_with("shm://")) return shm::destroy_segment(shm::parse_shm_uri(uri), force);
   if (uri.starts_with("local:")) {
@@ -49,15 +49,23 @@ void Registry::destroy(std::string_view uri, bool force) {
        "registry URI '" + shown + "' has an unknown scheme (expected local:, shm:// or redis://)");
 }
 
-Registry& Registry::default_registry() {
+RegistryBackend& RegistryBackend::default_registry() {
   // Opened once and never destroyed: limiters may be used from threads and atexit
   // handlers that outlive static destruction.
-  static Registry* registry = [] {
+  static RegistryBackend* registry = [] {
     // Read once, inside the thread-safe static initialization.
     const char* uri = std::getenv("PTL_REGISTRY_URI");  // NOLINT(concurrency-mt-unsafe)
     return open(uri != nullptr && *uri != '\0' ? uri : "local:").release();
   }();
   return *registry;
+}
+
+BasicConfig config_only(const PolicySpec& policy, const char* backend) {
+  const BasicConfig config = policy.to_config();
+  if (!(PolicySpec::from_config(config).limits == policy.limits)) {
+    fail(Status::kInvalid, std::string(backend) + " registries hold only 0.1 configs yet");
+  }
+  return config;
 }
 
 }  // namespace ptl::core
