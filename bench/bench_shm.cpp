@@ -1,5 +1,5 @@
 // ptl-bench-shm: shm:// acquire+release next to the local backend, in one run, through
-// the C ABI users call (the performance target: shm acquire+release, 1 process <= 250 ns).
+// the C ABI users call (the performance target: shm acquire+release, 1 process <= 2x local).
 //
 //   backend/<backend>/conc    acquire+release, concurrency limit only (never full)
 //   backend/<backend>/window  the same with a sliding window too large ever to block,

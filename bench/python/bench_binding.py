@@ -352,6 +352,8 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=20000, help="iterations of the 1-task loops")
     ap.add_argument("--original", default=os.environ.get("PTL_BENCH_ORIGINAL", ""))
     ap.add_argument("--quick", action="store_true", help="only the 1-task figures")
+    ap.add_argument("--json", metavar="PATH",
+                    help="also write every rep's figures there (bench/run.sh reads them)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -381,6 +383,10 @@ def main() -> int:
     print(table(res, skipped))
     print()
     print(target_table(res))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"reps": args.reps, "hot_path": contenders["native"]["hot_path"],
+                       "skipped": skipped, "results": res}, f)
     return 0
 
 

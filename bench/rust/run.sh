@@ -4,6 +4,8 @@
 #   bash bench/rust/run.sh PREFIX
 #
 # PREFIX: an installed prefix of pocketflow-throttled (as for bindings/rust/test.sh).
+# CARGO_TARGET_DIR, when set, is where it builds (bench/run.sh: its build directory);
+# PTL_BENCH_JSON=FILE also writes the rows there for bench/run.sh's table.
 set -euo pipefail
 if [[ $# -ne 1 ]]; then
   echo "usage: $0 PREFIX" >&2
@@ -14,4 +16,4 @@ source "$(dirname "${BASH_SOURCE[0]}")/../../bindings/use_prefix.sh"
 use_prefix "$1"
 cd "$(dirname "${BASH_SOURCE[0]}")"
 cargo build --release --quiet
-exec ./target/release/ptl-bench-rust
+exec "${CARGO_TARGET_DIR:-target}/release/ptl-bench-rust"

@@ -12,7 +12,7 @@ use std::future::Future;
 use std::hint::black_box;
 use std::num::NonZeroU32;
 use std::pin::pin;
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -101,11 +101,43 @@ fn raw_acquire_release(lim: &Limiter) {
     }
 }
 
+/// Every row printed, kept for the JSON that bench/run.sh folds into its table.
+static ROWS: Mutex<Vec<(String, f64, String, f64)>> = Mutex::new(Vec::new());
+
 fn row(case: &str, ours_ns: f64, theirs: &str, theirs_ns: f64) {
     println!(
         "| {case} | {ours_ns:.1} | {theirs} | {theirs_ns:.1} | {:.2} |",
         ours_ns / theirs_ns
     );
+    ROWS.lock()
+        .unwrap()
+        .push((case.to_owned(), ours_ns, theirs.to_owned(), theirs_ns));
+}
+
+fn json_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// Writes the rows as JSON to $PTL_BENCH_JSON, when set: {"rows": [{"case", "ours_ns",
+/// "theirs", "theirs_ns"}, ...]}. By hand, as serde would be a dependency for one file.
+fn write_json() {
+    let Some(path) = std::env::var_os("PTL_BENCH_JSON") else {
+        return;
+    };
+    let rows: Vec<String> = ROWS
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(case, ours, theirs, theirs_ns)| {
+            format!(
+                "{{\"case\": {}, \"ours_ns\": {ours}, \"theirs\": {}, \"theirs_ns\": {theirs_ns}}}",
+                json_string(case),
+                json_string(theirs)
+            )
+        })
+        .collect();
+    std::fs::write(&path, format!("{{\"rows\": [{}]}}\n", rows.join(", ")))
+        .expect("writing PTL_BENCH_JSON");
 }
 
 fn main() {
@@ -199,6 +231,7 @@ fn main() {
         g2,
     );
 
+    write_json();
     binding_rate();
 }
 
