@@ -10,6 +10,11 @@ says what it lacked instead, so a partial run still prints a table.
 import statistics
 
 
+# A run whose threads waited for a CPU (or had it stolen by the hypervisor) this much of
+# the time measured the machine's load more than the code.
+MAX_CPU_WAIT_PCT = 10.0
+
+
 class Missing(Exception):
     """A benchmark a row needs did not run (filtered out, failed, or not built)."""
 
@@ -59,6 +64,20 @@ class Report:
         """Aggregate operations per second: (median, best)."""
         rates = self.values(name, "items_per_second")
         return statistics.median(rates), max(rates)
+
+    def cpu_wait_note(self, verdict, *names):
+        """verdict, with a note when a run of names waited long for a CPU.
+
+        One thread that waits for a CPU a third of its time (a build next door on 2 CPUs)
+        measures the scheduler as much as the code, and not alike for a figure and its
+        baseline: the note says not to trust either way such a verdict.
+        """
+        waits = [statistics.median(r.get(k, 0.0) for r in self.runs[n])
+                 for n in names if n in self.runs for k in ("cpu_wait_pct", "steal_pct")]
+        worst = max(waits, default=0.0)
+        if worst < MAX_CPU_WAIT_PCT:
+            return verdict
+        return f"{verdict} (noisy: waited for a CPU {worst:.0f}% of the time)"
 
     def need(self, *names):
         """Raises Missing naming every one of names that did not run."""

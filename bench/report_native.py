@@ -6,7 +6,7 @@ in it names the benchmark file its figures come from.
 
 import statistics
 
-from report_common import Missing, fmt_ns, fmt_rate, fmt_us, yes
+from report_common import MAX_CPU_WAIT_PCT, Missing, fmt_ns, fmt_rate, fmt_us, yes
 
 
 def ar(kind, subject, threads):
@@ -19,10 +19,7 @@ SUBJECTS = (("core", "core"), ("capi", "C ABI"))
 # turns on one CPU (another process or the hypervisor holds the other); such a run
 # measures no contention at all, so only repetitions whose threads hardly waited for a CPU
 # count. (CPU time over wall time cannot tell this: a mutex's waiters block and use no
-# CPU either.)
-MAX_CPU_WAIT_PCT = 10.0
-
-
+# CPU either.) One thread alone gets a note instead (Report.cpu_wait_note).
 def unhindered(r):
     return (r.get("cpu_wait_pct", 0.0) < MAX_CPU_WAIT_PCT
             and r.get("steal_pct", 0.0) < MAX_CPU_WAIT_PCT)
@@ -44,7 +41,9 @@ def limiter_rows(rep):
                     f"two-atomic floor {fmt_ns(floor)}; hand-written {fmt_ns(hw)}",
                     f"{v[0] / floor[0]:.2f}x floor, {v[0] / hw[0]:.2f}x hand-written",
                     "<= 3x the two-atomic floor and <= 0.8x hand-written",
-                    yes(v[0] <= 3 * floor[0] and v[0] <= 0.8 * hw[0]))
+                    rep.cpu_wait_note(yes(v[0] <= 3 * floor[0] and v[0] <= 0.8 * hw[0]),
+                                      ar("conc", "floor", 1), ar("conc", "handwritten", 1),
+                                      ar("conc", subject, 1)))
 
     @rep.section
     def window_one_thread():
@@ -53,7 +52,9 @@ def limiter_rows(rep):
             v = rep.ns_per_op(ar("window", subject, 1))
             rep.row(f"local acquire+release with a sliding window, 1 thread ({label})",
                     fmt_ns(v), f"hand-written {fmt_ns(hw)}", f"{v[0] / hw[0]:.2f}x",
-                    "<= 0.8x hand-written", yes(v[0] <= 0.8 * hw[0]))
+                    "<= 0.8x hand-written",
+                    rep.cpu_wait_note(yes(v[0] <= 0.8 * hw[0]), ar("window", "handwritten", 1),
+                                      ar("window", subject, 1)))
 
     def parallel_rates(name):
         reps = rep.runs.get(name)
@@ -87,7 +88,9 @@ def limiter_rows(rep):
             v = rep.ns_per_op(ar("policy3", subject, 1))
             rep.row(f"local acquire+release with a policy of 3 limits, 1 thread ({label})",
                     fmt_ns(v), f"one window {fmt_ns(one)}", f"{v[0] / one[0]:.2f}x",
-                    "<= 1.5x the one-window figure", yes(v[0] <= 1.5 * one[0]))
+                    "<= 1.5x the one-window figure",
+                    rep.cpu_wait_note(yes(v[0] <= 1.5 * one[0]), ar("window", subject, 1),
+                                      ar("policy3", subject, 1)))
 
     # The same call through ptl_acquire/ptl_release minus the core's. A difference of two
     # noisy figures, so both the median and the best runs are shown.
@@ -99,7 +102,8 @@ def limiter_rows(rep):
             rep.row(f"C ABI call overhead over the C++ core, {kind_label}, 1 thread",
                     f"{capi[0] - core[0]:+.1f} ns (best {capi[1] - core[1]:+.1f})",
                     f"core {fmt_ns(core)}", f"{capi[0] / core[0]:.2f}x", "<= 5 ns",
-                    yes(capi[0] - core[0] <= 5))
+                    rep.cpu_wait_note(yes(capi[0] - core[0] <= 5), ar(kind, "core", 1),
+                                      ar(kind, "capi", 1)))
 
     # Each repetition interleaves its two sample sets, so the ratio is taken per
     # repetition (paired) and the median of those ratios is the verdict: p99 of 300

@@ -75,7 +75,8 @@ run_bench() {
   "${bin}" --benchmark_out="${json}" --benchmark_out_format=json \
     --benchmark_repetitions="${repetitions}" "$@" >&2 || status=$?
   if ((status == 0)); then
-    json_files+=("${json}")
+    # A filter that matched none of its benchmarks leaves an empty file.
+    if [[ -s "${json}" ]]; then json_files+=("${json}"); fi
   else
     left_out "${name}: exited with status ${status} (its output is above), so its rows were not measured"
   fi
@@ -97,7 +98,12 @@ prefix="${out}/prefix"
 if [[ -n "${langs}" ]]; then
   rm -rf "${prefix}"
   for component in runtime dev Unspecified; do
-    cmake --install "${build_dir}" --prefix "${prefix}" --component "${component}" >/dev/null
+    if ! cmake --install "${build_dir}" --prefix "${prefix}" --component "${component}" \
+      >/dev/null; then
+      left_out "the bindings (${langs}): cmake --install of ${build_dir} failed (above)"
+      langs=
+      break
+    fi
   done
 fi
 
