@@ -3,8 +3,10 @@
 //
 //   acqrel/conc/*     acquire+release, concurrency limit only (never full), 1 and 2
 //                     threads on ONE shared limiter: floor, hand-written, core, C ABI.
-//   acqrel/window/*   the same with a sliding window too large ever to block, so the
-//                     window path (clock, log, eviction) runs on every call.
+//   acqrel/window/*   the same with a sliding window that never blocks but runs on every
+//                     call, of a size the lock-free path serves; acqrel/largewindow/*
+//                     with one too large for it (the locked path); acqrel/policy3/* a
+//                     policy of 3 limits.
 //   lateness/capi     how late a blocked acquire returns after the window frees, next
 //                     to a plain sleep_until to the same kind of deadline.
 //   idle_memory/*     bytes and time to register 1,000,000 idle limiters.
@@ -48,11 +50,28 @@ using Clock = std::chrono::steady_clock;
 
 // Well above the thread count, so no acquire of the throughput rows ever waits.
 constexpr uint32_t kMaxConcurrent = 64;
-// "Never blocks, but the window path runs": no run reaches 1e12 grants. The window is
-// short rather than 60 s so that, as in a saturated long-running limiter, every grant
-// also evicts one old entry and the log keeps a steady size; with 60 s the log only
-// grows (16 B per grant, hundreds of MB per run). Tried both ways, the figures were
-// within the machine's noise of each other.
+
+// Which window a throughput subject has. Both "never block, but the window path runs on
+// every call": every grant also replaces or evicts an old one, as in a saturated
+// long-running limiter, so the log or ring keeps a steady size.
+enum class Window {
+  kNone,
+  // The window the design's target is about: one the lock-free path serves (at most
+  // WindowRing::kMaxSlots requests; ADR 22). 4096 per 50 us = 82 M grants per second of
+  // room, far above what two threads reach, and the hand-written deque holds 4096 entries.
+  kRing,
+  // A window too large for the ring (1e12 per 10 ms): the locked path and its log. With
+  // 60 s instead, the hand-written deque would only grow (16 B per grant, hundreds of MB
+  // per run).
+  kLarge,
+};
+
+uint64_t window_count(Window w) {
+  return w == Window::kRing ? 4096 : w == Window::kLarge ? 1'000'000'000'000 : 0;
+}
+double window_seconds(Window w) { return w == Window::kRing ? 50e-6 : 0.01; }
+
+// The policy row's windows: as large as kLarge, the tokens limit has no ring either.
 constexpr uint64_t kHugeWindowCount = 1'000'000'000'000;
 constexpr double kWindowSeconds = 0.01;
 
@@ -64,7 +83,7 @@ int64_t now_ns() {
 // ---- subjects: one acquire+release cycle each ---------------------------------------
 
 struct FloorSubject {
-  explicit FloorSubject(bool /*window*/) : floor(kMaxConcurrent) {}
+  explicit FloorSubject(Window /*window*/) : floor(kMaxConcurrent) {}
   bool cycle() {
     if (!floor.try_acquire()) return false;
     floor.release();
@@ -74,9 +93,9 @@ struct FloorSubject {
 };
 
 struct HandwrittenSubject {
-  explicit HandwrittenSubject(bool window)
-      : limiter(kMaxConcurrent, window ? kHugeWindowCount : 0,
-                std::chrono::nanoseconds(static_cast<int64_t>(kWindowSeconds * 1e9))) {}
+  explicit HandwrittenSubject(Window window)
+      : limiter(kMaxConcurrent, window_count(window),
+                std::chrono::nanoseconds(static_cast<int64_t>(window_seconds(window) * 1e9))) {}
   bool cycle() {
     limiter.acquire();
     limiter.release();
@@ -85,12 +104,12 @@ struct HandwrittenSubject {
   HandwrittenLimiter limiter;
 };
 
-core::BasicConfig core_config(bool window) {
+core::BasicConfig core_config(Window window) {
   core::BasicConfig cfg;
   cfg.max_concurrent = kMaxConcurrent;
-  if (window) {
-    cfg.max_per_window = kHugeWindowCount;
-    cfg.window_seconds = kWindowSeconds;
+  if (window != Window::kNone) {
+    cfg.max_per_window = window_count(window);
+    cfg.window_seconds = window_seconds(window);
   }
   cfg.validate();
   return cfg;
@@ -99,7 +118,7 @@ core::BasicConfig core_config(bool window) {
 // Called through the concrete (final) type, so the call is direct: the core's own cost.
 // The C ABI adds its checks and a virtual call through the LimiterBackend interface.
 struct CoreSubject {
-  explicit CoreSubject(bool window) : limiter(core_config(window)) {}
+  explicit CoreSubject(Window window) : limiter(core_config(window)) {}
   bool cycle() {
     core::PermitId permit;
     if (limiter.acquire(core::Demand{}, -1, &permit) != core::Status::kOk) return false;
@@ -125,7 +144,7 @@ core::PolicySpec three_limit_policy() {
 }
 
 struct CorePolicySubject {
-  explicit CorePolicySubject(bool /*window*/) : limiter(three_limit_policy()) {}
+  explicit CorePolicySubject(Window /*window*/) : limiter(three_limit_policy()) {}
   bool cycle() {
     const core::UnitAmount tokens{"tokens", 100};
     core::PermitId permit;
@@ -139,7 +158,8 @@ struct CorePolicySubject {
 ptl_limiter* make_capi_limiter(const core::PolicySpec& p);
 
 struct CapiPolicySubject {
-  explicit CapiPolicySubject(bool /*window*/) : limiter(make_capi_limiter(three_limit_policy())) {}
+  explicit CapiPolicySubject(Window /*window*/)
+      : limiter(make_capi_limiter(three_limit_policy())) {}
   ~CapiPolicySubject() { ptl_limiter_unref(limiter); }
   CapiPolicySubject(const CapiPolicySubject&) = delete;
   CapiPolicySubject& operator=(const CapiPolicySubject&) = delete;
@@ -152,19 +172,19 @@ struct CapiPolicySubject {
   ptl_limiter* limiter = nullptr;
 };
 
-ptl_limiter_config capi_config(bool window) {
+ptl_limiter_config capi_config(Window window) {
   ptl_limiter_config cfg;
   ptl_limiter_config_init(&cfg);
   cfg.max_concurrent = kMaxConcurrent;
-  if (window) {
-    cfg.max_per_window = kHugeWindowCount;
-    cfg.window_seconds = kWindowSeconds;
+  if (window != Window::kNone) {
+    cfg.max_per_window = window_count(window);
+    cfg.window_seconds = window_seconds(window);
   }
   return cfg;
 }
 
 struct CapiSubject {
-  explicit CapiSubject(bool window) {
+  explicit CapiSubject(Window window) {
     const ptl_limiter_config cfg = capi_config(window);
     if (ptl_limiter_create(&cfg, &limiter) != PTL_OK) throw std::runtime_error(ptl_last_error());
   }
@@ -253,7 +273,7 @@ struct Shared {
   static inline std::unique_ptr<Subject> instance;
 };
 
-template <class Subject, bool kWindow>
+template <class Subject, Window kWindow>
 void setup_subject(const benchmark::State& /*state*/) {
   Shared<Subject>::instance = std::make_unique<Subject>(kWindow);
 }
@@ -277,7 +297,7 @@ void bm_acquire_release(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
-template <class Subject, bool kWindow>
+template <class Subject, Window kWindow>
 void register_acquire_release(const std::string& name) {
   benchmark::RegisterBenchmark(name.c_str(), bm_acquire_release<Subject>)
       ->Setup(setup_subject<Subject, kWindow>)
@@ -476,15 +496,17 @@ ptl_limiter* make_capi_limiter(const core::PolicySpec& p) {
 }
 
 void register_all() {
-  register_acquire_release<FloorSubject, false>("acqrel/conc/floor");
-  register_acquire_release<HandwrittenSubject, false>("acqrel/conc/handwritten");
-  register_acquire_release<CoreSubject, false>("acqrel/conc/core");
-  register_acquire_release<CapiSubject, false>("acqrel/conc/capi");
-  register_acquire_release<HandwrittenSubject, true>("acqrel/window/handwritten");
-  register_acquire_release<CoreSubject, true>("acqrel/window/core");
-  register_acquire_release<CapiSubject, true>("acqrel/window/capi");
-  register_acquire_release<CorePolicySubject, true>("acqrel/policy3/core");
-  register_acquire_release<CapiPolicySubject, true>("acqrel/policy3/capi");
+  register_acquire_release<FloorSubject, Window::kNone>("acqrel/conc/floor");
+  register_acquire_release<HandwrittenSubject, Window::kNone>("acqrel/conc/handwritten");
+  register_acquire_release<CoreSubject, Window::kNone>("acqrel/conc/core");
+  register_acquire_release<CapiSubject, Window::kNone>("acqrel/conc/capi");
+  register_acquire_release<HandwrittenSubject, Window::kRing>("acqrel/window/handwritten");
+  register_acquire_release<CoreSubject, Window::kRing>("acqrel/window/core");
+  register_acquire_release<CapiSubject, Window::kRing>("acqrel/window/capi");
+  register_acquire_release<HandwrittenSubject, Window::kLarge>("acqrel/largewindow/handwritten");
+  register_acquire_release<CoreSubject, Window::kLarge>("acqrel/largewindow/core");
+  register_acquire_release<CorePolicySubject, Window::kLarge>("acqrel/policy3/core");
+  register_acquire_release<CapiPolicySubject, Window::kLarge>("acqrel/policy3/capi");
   // A minute's window of requests (the one-window limiter) next to the 3-limit policy
   // with a day's window, and the provider shapes of ADR 15 (10,000 requests and
   // 2,000,000 tokens per day).
@@ -494,7 +516,7 @@ void register_all() {
                                      st,
                                      [] {
                                        core::PolicySpec p =
-                                           core::PolicySpec::from_config(core_config(true));
+                                           core::PolicySpec::from_config(core_config(Window::kLarge));
                                        p.limits[1].window_ns = core::Nanos{60} * 1'000'000'000;
                                        return make_capi_limiter(p);
                                      },

@@ -28,7 +28,7 @@ def unhindered(r):
 def limiter_rows(rep):
     """Local limiter, C ABI overhead and grant lateness."""
 
-    # Which rows: acqrel/{conc,window,policy3}/<subject>/... and lateness/capi, all from
+    # Which rows: acqrel/{conc,window,largewindow,policy3}/<subject>/... and lateness/capi, all from
     # bench_limiter.cpp; the floor is baselines/atomic_floor.hpp, the hand-written
     # mutex + condvar + deque limiter baselines/handwritten_limiter.hpp.
     @rep.section
@@ -55,6 +55,16 @@ def limiter_rows(rep):
                     "<= 0.8x hand-written",
                     rep.cpu_wait_note(yes(v[0] <= 0.8 * hw[0]), ar("window", "handwritten", 1),
                                       ar("window", subject, 1)))
+
+    # Context, no target: a window too large for the lock-free path's ring (ADR 22) takes
+    # the locked path; the same window in the hand-written limiter next to it.
+    @rep.section
+    def large_window_one_thread():
+        hw = rep.ns_per_op(ar("largewindow", "handwritten", 1))
+        v = rep.ns_per_op(ar("largewindow", "core", 1))
+        rep.row("local acquire+release, a window too large for the lock-free path, 1 thread "
+                "(core)", fmt_ns(v), f"hand-written {fmt_ns(hw)}", f"{v[0] / hw[0]:.2f}x",
+                "none (context: the locked path)", "-")
 
     def parallel_rates(name):
         reps = rep.runs.get(name)

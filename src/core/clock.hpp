@@ -40,6 +40,9 @@ class Clock {
   virtual ~Clock() = default;
 
   virtual Nanos now() const = 0;
+  // A time no later than now(), for checks that need only a lower bound; may be cheaper
+  // and up to a scheduler tick older (the steady clock reads CLOCK_MONOTONIC_COARSE).
+  virtual Nanos now_lower_bound() const { return now(); }
   // Waits on cv, which `lock` (held) guards, until notified or until now() >= deadline
   // (kNever: until notified). May return early: every caller checks again.
   virtual void wait_until(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,

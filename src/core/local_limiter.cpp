@@ -1,6 +1,7 @@
 #include "core/local_limiter.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <string>
 
 #include "core/thread_annotations.hpp"
@@ -26,7 +27,9 @@ LocalLimiter::LocalLimiter(const PolicySpec& policy, const Clock& clock)
     : max_concurrent_(0), clock_(&clock) {
   MutexLock lock(mutex_);
   apply_policy_locked(policy);
-  if (always_slow_) enter_slow_locked();
+  // A windowed limiter starts slow: its ring is allocated when it first leaves slow
+  // mode, so a limiter registered and never used costs no ring.
+  if (always_slow_ || window_fast_ >= 0) enter_slow_locked();
 }
 
 LocalLimiter::~LocalLimiter() = default;
@@ -50,7 +53,7 @@ void LocalLimiter::close() {
 
 // ---- fast mode ------------------------------------------------------------------------
 
-LocalLimiter::FastResult LocalLimiter::try_fast(PermitId* out) {
+LocalLimiter::FastResult LocalLimiter::try_fast(PermitId* out, Nanos* retry_after_ns) {
   uint64_t s = state_.load(std::memory_order_acquire);
   for (;;) {
     if (s & kSlow) return FastResult::kSlowMode;
@@ -60,6 +63,18 @@ LocalLimiter::FastResult LocalLimiter::try_fast(PermitId* out) {
     if (state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel,
                                      std::memory_order_acquire)) {
       break;
+    }
+  }
+  // The held slot first, then the window: a window claim cannot be taken back, a slot
+  // can. Acquire pairs with the release that published the ring before fast mode began.
+  if (WindowRing* ring = ring_.load(std::memory_order_acquire)) {
+    Nanos at = 0;
+    const WindowRing::Claim claim = ring->try_claim(*clock_, &at);
+    if (claim != WindowRing::Claim::kGranted) {
+      give_back_reservation();
+      if (claim != WindowRing::Claim::kFull) return FastResult::kSlowMode;
+      if (retry_after_ns != nullptr) *retry_after_ns = std::max<Nanos>(at - clock_->now(), 0);
+      return FastResult::kWindowFull;
     }
   }
   try {
@@ -103,11 +118,14 @@ Status LocalLimiter::acquire(const Demand& demand, Nanos timeout_ns, PermitId* o
 
 Status LocalLimiter::try_acquire(const Demand& demand, PermitId* out, Nanos* retry_after_ns) {
   if (demand.n == 0) {
-    const FastResult fast = try_fast(out);
+    Nanos window_retry = 0;
+    const FastResult fast = try_fast(out, &window_retry);
     if (fast == FastResult::kGranted) return Status::kOk;
-    if (fast == FastResult::kFull) {
+    if (fast == FastResult::kFull || fast == FastResult::kWindowFull) {
       rejected_.fetch_add(1, std::memory_order_relaxed);
-      if (retry_after_ns != nullptr) *retry_after_ns = -1;
+      if (retry_after_ns != nullptr) {
+        *retry_after_ns = fast == FastResult::kFull ? -1 : window_retry;
+      }
       return Status::kAgain;
     }
   }
@@ -214,6 +232,36 @@ void LocalLimiter::enter_slow_locked() {
          !state_.compare_exchange_weak(s, with_mode(s, true), std::memory_order_acq_rel,
                                        std::memory_order_acquire)) {
   }
+  fold_ring_locked();
+}
+
+void LocalLimiter::fold_ring_locked() {
+  WindowRing* ring = ring_.load(std::memory_order_relaxed);
+  if (ring == nullptr || !ring->is_open()) return;
+  ring->close();  // from here on, claims fail and go to the lock
+  const LimitSpec& l = policy_->limits[static_cast<size_t>(window_fast_)];
+  SlidingWindow& log = *slow().limits[static_cast<size_t>(window_fast_)].log;
+  log.clear();  // the ring held every grant since the log was loaded into it
+  for (const Nanos t : ring->times()) log.record(t, l.window_ns, 1);
+}
+
+bool LocalLimiter::open_ring_locked(Nanos now) {
+  const LimitSpec& l = policy_->limits[static_cast<size_t>(window_fast_)];
+  SlidingWindow& log = *slow().limits[static_cast<size_t>(window_fast_)].log;
+  log.evict(now, l.window_ns);
+  if (log.sum() >= l.max) return false;
+  if (rings_.empty() || rings_.back()->capacity() < l.max) {
+    // Rounded up, so that a policy growing step by step reallocates a few times only.
+    rings_.push_back(std::make_unique<WindowRing>(std::bit_ceil(l.max)));
+  }
+  std::vector<Nanos> times;
+  times.reserve(static_cast<size_t>(log.sum()));
+  log.for_each([&](Nanos t, uint64_t amount) { times.insert(times.end(), amount, t); });
+  WindowRing* ring = rings_.back().get();
+  ring->open(l.max, l.window_ns, times);
+  log.clear();
+  ring_.store(ring, std::memory_order_release);
+  return true;
 }
 
 void LocalLimiter::leave_slow_if_idle_locked(Nanos now) {
@@ -224,6 +272,11 @@ void LocalLimiter::leave_slow_if_idle_locked(Nanos now) {
   for (UnitCaps& uc : ss.caps) {
     uc.caps.evict(now);
     if (!uc.caps.empty()) return;
+  }
+  if (window_fast_ >= 0) {
+    // In fast mode the ring is open already (and the log empty): nothing to load.
+    const WindowRing* ring = ring_.load(std::memory_order_relaxed);
+    if ((ring == nullptr || !ring->is_open()) && !open_ring_locked(now)) return;
   }
   // Folds the lock holders' count back into the word that fast mode counts in.
   uint64_t s = state_.load(std::memory_order_acquire);

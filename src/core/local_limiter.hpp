@@ -1,9 +1,11 @@
 // LocalLimiter: the in-process limiter, shared by the threads of one process.
 //
 // Two modes share one atomic word, state_:
-//   fast mode: the policy is one requests-held limit (0.1's concurrency only), nobody
-//              waiting, no penalty, no observation. Acquire and release are a CAS on
-//              state_ plus a CAS on the permit table; no lock, no clock.
+//   fast mode: the policy is a requests-held limit (0.1's concurrency only), a window
+//              of at most WindowRing::kMaxSlots requests, or both; nobody waiting, no
+//              penalty, no observation. Acquire is a CAS on state_, a claim on the
+//              window's ring (with a clock read) if there is a window, and a CAS on the
+//              permit table; release is a CAS on the table and one RMW on state_. No lock.
 //   slow mode: (kSlow set) anything else. Every acquire and release takes mutex_, so
 //              the limits' state, the queue and in_flight move together and grants are
 //              handed to waiters in order.
@@ -13,6 +15,11 @@
 // then takes the lock to hand the capacity over. Leaving slow mode folds the delta back. Entering
 // or leaving slow mode bumps a tag in state_, so a fast acquire that read max_concurrent before a
 // reconfigure cannot succeed after it.
+//
+// In fast mode the window's grant times live in ring_ (claimed without the lock); in slow
+// mode in the limit's SlidingWindow. Entering slow mode closes the ring and moves its
+// times into the log; leaving it loads them back, and only when the window has room
+// (a full window would send every fast acquire straight back to the lock).
 //
 // The requests-held limit counts held permits (in_flight) plus requests_adjust, the sum
 // of (requests charged - 1) over held permits, so a demand of 0 or 3 requests counts as
@@ -32,6 +39,7 @@
 #include "core/sliding_window.hpp"
 #include "core/thread_annotations.hpp"
 #include "core/waiter_queue.hpp"
+#include "core/window_ring.hpp"
 
 namespace ptl::core {
 
@@ -88,9 +96,10 @@ class LocalLimiter final : public LimiterBackend {
     uint64_t cancelled = 0;
     uint64_t wait_ns = 0;
   };
-  enum class FastResult { kGranted, kFull, kSlowMode };
+  enum class FastResult { kGranted, kFull, kWindowFull, kSlowMode };
 
-  FastResult try_fast(PermitId* out);
+  // kWindowFull sets *retry_after_ns (if not null) to when the window has room.
+  FastResult try_fast(PermitId* out, Nanos* retry_after_ns = nullptr);
   [[noreturn]] void throw_bad_permit(PermitId permit);
   void release_slow(PermitId permit, std::optional<uint64_t> actual_cost);
   // Installs `policy`, carrying the state of the limits that stay; returns the old one.
@@ -102,6 +111,10 @@ class LocalLimiter final : public LimiterBackend {
   SlowState& slow() PTL_REQUIRES(mutex_);
   void enter_slow_locked() PTL_REQUIRES(mutex_);
   void leave_slow_if_idle_locked(Nanos now) PTL_REQUIRES(mutex_);
+  // Closes the window's ring and moves its times into the limit's log (slow mode).
+  void fold_ring_locked() PTL_REQUIRES(mutex_);
+  // Loads the log into the ring and opens it; false if the window has no room.
+  bool open_ring_locked(Nanos now) PTL_REQUIRES(mutex_);
   uint32_t in_flight() const PTL_REQUIRES(mutex_);  // exact under mutex_
   uint64_t held_locked(size_t limit) const PTL_REQUIRES(mutex_);
   // Reserves room in every limit if the windows, observations and any penalty allow a
@@ -133,6 +146,10 @@ class LocalLimiter final : public LimiterBackend {
   // last, more than a cache line apart, so one thread's CAS does not evict the fields
   // the other thread is about to read.
   std::atomic<uint32_t> max_concurrent_;
+  // The window's ring while the policy can use one (see window_fast_), else null. Set
+  // under mutex_ in slow mode; the rings it pointed at live as long as the limiter, since
+  // an acquire that read the pointer before a reconfigure may still claim on (and fail).
+  std::atomic<WindowRing*> ring_{nullptr};
   PermitTable permits_;
   Mutex mutex_;
   const Clock* clock_;  // never null; read on slow paths only
@@ -140,7 +157,9 @@ class LocalLimiter final : public LimiterBackend {
   // million idle limiters of one config hold one copy).
   std::shared_ptr<const PolicySpec> policy_ PTL_GUARDED_BY(mutex_);
   int requests_held_ PTL_GUARDED_BY(mutex_) = -1;    // index of that limit, or -1
-  bool always_slow_ PTL_GUARDED_BY(mutex_) = false;  // a limit besides requests held
+  bool always_slow_ PTL_GUARDED_BY(mutex_) = false;  // a limit fast mode cannot serve
+  int window_fast_ PTL_GUARDED_BY(mutex_) = -1;      // index of the ring's limit, or -1
+  std::vector<std::unique_ptr<WindowRing>> rings_ PTL_GUARDED_BY(mutex_);  // back: current
   std::unique_ptr<SlowState> slow_ PTL_GUARDED_BY(mutex_) PTL_PT_GUARDED_BY(mutex_);
   int64_t slow_in_flight_delta_ PTL_GUARDED_BY(mutex_) = 0;  // 0 in fast mode
   std::atomic<uint64_t> rejected_{0};

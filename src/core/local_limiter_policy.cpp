@@ -21,7 +21,20 @@ PolicySpec LocalLimiter::apply_policy_locked(const PolicySpec& policy) {
   PolicySpec old = policy_ ? *policy_ : PolicySpec{};
   policy_ = intern_policy(policy);
   requests_held_ = policy_->find(kRequests, 0);
-  always_slow_ = policy_->limits.size() != (requests_held_ >= 0 ? 1u : 0u);
+  // Fast mode serves the requests-held limit and one window of requests small enough
+  // for a ring; any other limit needs the lock.
+  window_fast_ = -1;
+  const size_t others = policy_->limits.size() - (requests_held_ >= 0 ? 1u : 0u);
+  for (size_t i = 0; i < policy_->limits.size() && others == 1; ++i) {
+    const LimitSpec& l = policy_->limits[i];
+    if (!l.held() && l.unit == kRequests && l.max <= WindowRing::kMaxSlots) {
+      window_fast_ = static_cast<int>(i);
+    }
+  }
+  always_slow_ = others != 0 && window_fast_ < 0;
+  // Callers are in slow mode (or constructing): the old ring is closed, and a new
+  // policy's window gets its ring when slow mode ends.
+  if (window_fast_ < 0) ring_.store(nullptr, std::memory_order_release);
   const std::optional<uint64_t> max_held = policy_->max_held_requests();
   max_concurrent_.store(
       static_cast<uint32_t>(std::min<uint64_t>(max_held.value_or(UINT32_MAX), UINT32_MAX)),
@@ -228,6 +241,8 @@ LimitUsage LocalLimiter::usage(std::string_view unit, Nanos window_ns) {
   }
   const auto i = static_cast<size_t>(found);
   const LimitSpec& l = policy_->limits[i];
+  // The window's grants are in its ring in fast mode: read them from the log.
+  if (window_fast_ >= 0) enter_slow_locked();
   LimitUsage u;
   u.max = l.max;
   u.window_ns = l.window_ns;
@@ -253,6 +268,7 @@ LimitUsage LocalLimiter::usage(std::string_view unit, Nanos window_ns) {
     if (fit != kNever) fit = std::max(fit, uc->caps.earliest_fit(now, 1));
   }
   u.next_room_ns = fit == kNever ? -1 : fit - now;
+  leave_slow_if_idle_locked(now);
   return u;
 }
 
@@ -263,6 +279,7 @@ StatsSnapshot LocalLimiter::stats() {
   st.in_flight = in_flight();
   st.total_acquired = permits_.total_issued();
   st.total_rejected = rejected_.load(std::memory_order_relaxed);
+  if (window_fast_ >= 0) enter_slow_locked();  // the window's grants, from the log
   if (slow_) {
     st.waiting = static_cast<uint32_t>(slow_->waiters.size());
     const Nanos now = clock_->now();
@@ -279,6 +296,7 @@ StatsSnapshot LocalLimiter::stats() {
     st.total_timeouts = slow_->timeouts;
     st.total_cancelled = slow_->cancelled;
     st.total_wait_ns = slow_->wait_ns;
+    leave_slow_if_idle_locked(now);
   }
   return st;
 }

@@ -56,6 +56,12 @@ uint64_t SlidingWindow::record(Nanos now, Nanos window, uint64_t amount) {
   return front_id_ + entries_.size() - 1;
 }
 
+void SlidingWindow::clear() {
+  front_id_ += entries_.size();
+  entries_.clear();
+  sum_ = 0;
+}
+
 void SlidingWindow::correct(uint64_t id, uint64_t was, uint64_t now_amount) {
   if (id < front_id_ || id - front_id_ >= entries_.size()) return;
   Entry& e = entries_[id - front_id_];

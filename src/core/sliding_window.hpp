@@ -40,6 +40,15 @@ class SlidingWindow {
   // id of the entry that holds it (ids start at 1; 0 means none).
   uint64_t record(Nanos now, Nanos window, uint64_t amount);
 
+  // Drops every entry. Ids handed out so far stay unused: correct() ignores them.
+  void clear();
+
+  // Calls f(time, amount) for each entry, oldest first.
+  template <class F>
+  void for_each(F&& f) const {
+    for (const Entry& e : entries_) f(e.time, e.amount);
+  }
+
   // Changes a grant recorded as `was` in entry `id` to `now_amount`, if the entry still
   // counts; an evicted entry needs no correction since it no longer limits anyone.
   void correct(uint64_t id, uint64_t was, uint64_t now_amount);

@@ -1,5 +1,6 @@
 #include "core/timer_service.hpp"
 
+#include <ctime>
 #include <utility>
 
 #include "core/thread_annotations.hpp"
@@ -51,6 +52,13 @@ namespace {
 class SteadyClock final : public Clock {
  public:
   Nanos now() const override { return monotonic_now(); }
+  Nanos now_lower_bound() const override {
+    // The coarse clock is CLOCK_MONOTONIC as of the last tick: never ahead of it. The
+    // margin covers rounding between the two readings.
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return Nanos{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec - 1'000;
+  }
   void wait_until(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
                   Nanos deadline) const override {
     if (deadline == kNever) {
