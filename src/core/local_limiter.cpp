@@ -90,8 +90,7 @@ Status LocalLimiter::acquire(const Demand& demand, Nanos timeout_ns, PermitId* o
   if (demand.n == 0 && try_fast(out) == FastResult::kGranted) return Status::kOk;
   Completions done;
   UniqueLock lock(mutex_);
-  const Charges charges =
-      resolve_charges(*policy_, demand.amounts, demand.n, demand.lenient_tokens);
+  const Charges charges = charges_locked(demand);
   Nanos now, retry_at;
   const Status st = start_acquire_locked(charges, out, &now, &retry_at);
   if (st != Status::kAgain) {
@@ -130,8 +129,7 @@ Status LocalLimiter::try_acquire(const Demand& demand, PermitId* out, Nanos* ret
     }
   }
   MutexLock lock(mutex_);
-  const Charges charges =
-      resolve_charges(*policy_, demand.amounts, demand.n, demand.lenient_tokens);
+  const Charges charges = charges_locked(demand);
   Nanos now, retry_at;
   const Status st = start_acquire_locked(charges, out, &now, &retry_at);
   if (st == Status::kAgain) {
@@ -214,16 +212,14 @@ void LocalLimiter::after_release_locked(Completions& done) {
   dispatch_locked(clock_->now(), done);
 }
 
-LocalLimiter::SlowState& LocalLimiter::slow() {
-  if (!slow_) {
-    auto ss = std::make_unique<SlowState>();
-    ss->limits.resize(policy_->limits.size());
-    for (size_t i = 0; i < policy_->limits.size(); ++i) {
-      if (!policy_->limits[i].held()) ss->limits[i].log = std::make_unique<SlidingWindow>();
-    }
-    slow_ = std::move(ss);
+void LocalLimiter::make_slow_locked() {
+  auto ss = std::make_unique<SlowState>();
+  ss->limits.resize(policy_->limits.size());
+  for (size_t i = 0; i < policy_->limits.size(); ++i) {
+    if (!policy_->limits[i].held()) ss->limits[i].log = std::make_unique<SlidingWindow>();
   }
-  return *slow_;
+  ss->default_charges = resolve_charges(*policy_, nullptr, 0);
+  slow_ = std::move(ss);
 }
 
 void LocalLimiter::enter_slow_locked() {

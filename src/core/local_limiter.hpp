@@ -88,6 +88,7 @@ class LocalLimiter final : public LimiterBackend {
     std::vector<LimitState> limits;
     std::vector<UnitCaps> caps;
     GrantBook grants;
+    Charges default_charges;  // of a demand that names no unit, under policy_
     int64_t requests_adjust = 0;
     Nanos penalty_until = 0;
     Nanos timer_at = kNever;  // earliest timer still pending for this limiter
@@ -108,7 +109,16 @@ class LocalLimiter final : public LimiterBackend {
   void wake_after_release() PTL_EXCLUDES(mutex_);
 
   // --- all below require mutex_ held ---
-  SlowState& slow() PTL_REQUIRES(mutex_);
+  SlowState& slow() PTL_REQUIRES(mutex_) {
+    if (!slow_) make_slow_locked();
+    return *slow_;
+  }
+  void make_slow_locked() PTL_REQUIRES(mutex_);
+  // The demand's charges under policy_; a demand naming no unit (most) costs no lookup.
+  Charges charges_locked(const Demand& demand) PTL_REQUIRES(mutex_) {
+    if (demand.n == 0) return slow().default_charges;
+    return resolve_charges(*policy_, demand.amounts, demand.n, demand.lenient_tokens);
+  }
   void enter_slow_locked() PTL_REQUIRES(mutex_);
   void leave_slow_if_idle_locked(Nanos now) PTL_REQUIRES(mutex_);
   // Closes the window's ring and moves its times into the limit's log (slow mode).

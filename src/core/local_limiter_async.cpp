@@ -55,8 +55,7 @@ void LocalLimiter::acquire_async(const Demand& demand, Nanos timeout_ns, Acquire
   {
     Completions done;
     MutexLock lock(mutex_);
-    const Charges charges =
-        resolve_charges(*policy_, demand.amounts, demand.n, demand.lenient_tokens);
+    const Charges charges = charges_locked(demand);
     Nanos now, retry_at;
     immediate = start_acquire_locked(charges, &permit, &now, &retry_at);
     if (immediate == Status::kAgain && timeout_ns == 0) {

@@ -43,6 +43,7 @@ PolicySpec LocalLimiter::apply_policy_locked(const PolicySpec& policy) {
 
   // Limits that stay keep their state; records and waiters follow them to new indexes.
   SlowState& ss = *slow_;
+  ss.default_charges = resolve_charges(*policy_, nullptr, 0);
   const size_t n = policy_->limits.size();
   const std::vector<int> from = match_limits(old, *policy_);
   std::vector<LimitState> limits(n);
@@ -139,7 +140,7 @@ void LocalLimiter::settle(PermitId permit, const Demand& actual) {
     // Granted on the lock-free path: it charged one request and nothing else.
     r = &ss.grants.open(permit, slot);
     r->granted_at = 0;  // unknown; no cap charged it, so none gets a refund
-    r->charges = resolve_charges(*policy_, nullptr, 0);
+    r->charges = ss.default_charges;
   }
   if (r == nullptr) {
     leave_slow_if_idle_locked(now);
