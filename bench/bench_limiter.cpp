@@ -69,7 +69,9 @@ enum class Window {
 uint64_t window_count(Window w) {
   return w == Window::kRing ? 4096 : w == Window::kLarge ? 1'000'000'000'000 : 0;
 }
-double window_seconds(Window w) { return w == Window::kRing ? 50e-6 : 0.01; }
+double window_seconds(Window w) {
+  return w == Window::kRing ? 50e-6 : 0.01;
+}
 
 // The policy row's windows: as large as kLarge, the tokens limit has no ring either.
 constexpr uint64_t kHugeWindowCount = 1'000'000'000'000;
@@ -510,18 +512,18 @@ void register_all() {
   // A minute's window of requests (the one-window limiter) next to the 3-limit policy
   // with a day's window, and the provider shapes of ADR 15 (10,000 requests and
   // 2,000,000 tokens per day).
-  benchmark::RegisterBenchmark("busy_memory/window",
-                               [](benchmark::State& st) {
-                                 bm_busy_memory(
-                                     st,
-                                     [] {
-                                       core::PolicySpec p =
-                                           core::PolicySpec::from_config(core_config(Window::kLarge));
-                                       p.limits[1].window_ns = core::Nanos{60} * 1'000'000'000;
-                                       return make_capi_limiter(p);
-                                     },
-                                     false);
-                               })
+  benchmark::RegisterBenchmark(
+      "busy_memory/window",
+      [](benchmark::State& st) {
+        bm_busy_memory(
+            st,
+            [] {
+              core::PolicySpec p = core::PolicySpec::from_config(core_config(Window::kLarge));
+              p.limits[1].window_ns = core::Nanos{60} * 1'000'000'000;
+              return make_capi_limiter(p);
+            },
+            false);
+      })
       ->Iterations(1)
       ->UseRealTime()
       ->Unit(benchmark::kMillisecond);
