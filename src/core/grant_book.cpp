@@ -21,15 +21,28 @@ void GrantBook::close(uint64_t permit, uint32_t slot, bool keep) {
   GrantRecord* r = held(permit, slot);
   if (r == nullptr) return;
   if (keep) {
-    if (released_.size() == kMaxReleased) released_.pop_front();
-    released_.push_back(*r);
+    if (released_count_ == released_.size() && released_.size() < kMaxReleased) {
+      // Full below the cap: grow, first putting the oldest at index 0 so the ring stays
+      // in release order.
+      std::rotate(released_.begin(),
+                  released_.begin() + static_cast<std::ptrdiff_t>(released_first_),
+                  released_.end());
+      released_first_ = 0;
+      released_.push_back(*r);
+      ++released_count_;
+    } else if (released_count_ == released_.size()) {
+      released_at(0) = *r;  // at the cap: the oldest record leaves
+      released_first_ = (released_first_ + 1) % released_.size();
+    } else {
+      released_at(released_count_++) = *r;
+    }
   }
   r->permit = 0;
 }
 
 GrantRecord* GrantBook::released(uint64_t permit) {
-  for (GrantRecord& r : released_) {
-    if (r.permit == permit) return &r;
+  for (size_t i = 0; i < released_count_; ++i) {
+    if (released_at(i).permit == permit) return &released_at(i);
   }
   return nullptr;
 }
@@ -37,7 +50,10 @@ GrantRecord* GrantBook::released(uint64_t permit) {
 void GrantBook::forget_granted_before(Nanos t) {
   // Released in about grant order; a record released out of order waits for the ones
   // before it, which bounds its stay by the line's length.
-  while (!released_.empty() && released_.front().granted_at < t) released_.pop_front();
+  while (released_count_ > 0 && released_at(0).granted_at < t) {
+    released_first_ = (released_first_ + 1) % released_.size();
+    --released_count_;
+  }
 }
 
 }  // namespace ptl::core

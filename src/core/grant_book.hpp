@@ -10,7 +10,6 @@
 
 #include <array>
 #include <cstdint>
-#include <deque>
 #include <vector>
 
 #include "core/clock.hpp"
@@ -55,12 +54,21 @@ class GrantBook {
     for (GrantRecord& r : held_) {
       if (r.permit != 0) fn(r, true);
     }
-    for (GrantRecord& r : released_) fn(r, false);
+    for (size_t i = 0; i < released_count_; ++i) fn(released_at(i), false);
   }
 
  private:
+  // The i-th oldest released record.
+  GrantRecord& released_at(size_t i) {
+    return released_[(released_first_ + i) % released_.size()];
+  }
+
   std::vector<GrantRecord> held_;  // by slot index
-  std::deque<GrantRecord> released_;
+  // The released line as a ring over a vector that grows to kMaxReleased and stays:
+  // a record is large, and a deque of them allocated and freed a node per release.
+  std::vector<GrantRecord> released_;
+  size_t released_first_ = 0;
+  size_t released_count_ = 0;
 };
 
 }  // namespace ptl::core

@@ -116,8 +116,9 @@ class LocalLimiter final : public LimiterBackend {
   void make_slow_locked() PTL_REQUIRES(mutex_);
   // The demand's charges under policy_; a demand naming no unit (most) costs no lookup.
   Charges charges_locked(const Demand& demand) PTL_REQUIRES(mutex_) {
-    if (demand.n == 0) return slow().default_charges;
-    return resolve_charges(*policy_, demand.amounts, demand.n, demand.lenient_tokens);
+    const Charges& defaults = slow().default_charges;
+    if (demand.n == 0) return defaults;
+    return resolve_charges(*policy_, defaults, demand.amounts, demand.n, demand.lenient_tokens);
   }
   void enter_slow_locked() PTL_REQUIRES(mutex_);
   void leave_slow_if_idle_locked(Nanos now) PTL_REQUIRES(mutex_);

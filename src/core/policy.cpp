@@ -168,12 +168,19 @@ std::shared_ptr<const PolicySpec> intern_policy(const PolicySpec& policy) {
 
 Charges resolve_charges(const PolicySpec& policy, const UnitAmount* amounts, size_t n,
                         bool lenient_tokens) {
-  Charges c;
-  c.n = static_cast<uint32_t>(policy.limits.size());
-  for (uint32_t i = 0; i < c.n; ++i) {
+  Charges defaults;
+  defaults.n = static_cast<uint32_t>(policy.limits.size());
+  for (uint32_t i = 0; i < defaults.n; ++i) {
     const std::string& unit = policy.limits[i].unit;
-    c.amount[i] = unit == kRequests || (policy.config_shorthand && unit == kTokens) ? 1 : 0;
+    defaults.amount[i] =
+        unit == kRequests || (policy.config_shorthand && unit == kTokens) ? 1 : 0;
   }
+  return resolve_charges(policy, defaults, amounts, n, lenient_tokens);
+}
+
+Charges resolve_charges(const PolicySpec& policy, const Charges& defaults,
+                        const UnitAmount* amounts, size_t n, bool lenient_tokens) {
+  Charges c = defaults;
   for (size_t k = 0; k < n; ++k) {
     const UnitAmount& a = amounts[k];
     for (size_t j = 0; j < k; ++j) {

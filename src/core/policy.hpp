@@ -98,6 +98,9 @@ struct Charges {
 // one of its limits' max.
 Charges resolve_charges(const PolicySpec& policy, const UnitAmount* amounts, size_t n,
                         bool lenient_tokens = false);
+// The same, starting from `defaults`: resolve_charges(policy, nullptr, 0), kept by the caller.
+Charges resolve_charges(const PolicySpec& policy, const Charges& defaults,
+                        const UnitAmount* amounts, size_t n, bool lenient_tokens);
 
 // Which limit of `from` each limit of `to` continues (its index, or -1 for a new limit):
 // the same (unit, window_ns); else, in order, a windowed limit of the same unit that
