@@ -59,9 +59,7 @@ class GrantBook {
 
  private:
   // The i-th oldest released record.
-  GrantRecord& released_at(size_t i) {
-    return released_[(released_first_ + i) % released_.size()];
-  }
+  GrantRecord& released_at(size_t i) { return released_[(released_first_ + i) % released_.size()]; }
 
   std::vector<GrantRecord> held_;  // by slot index
   // The released line as a ring over a vector that grows to kMaxReleased and stays:

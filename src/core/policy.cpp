@@ -172,8 +172,7 @@ Charges resolve_charges(const PolicySpec& policy, const UnitAmount* amounts, siz
   defaults.n = static_cast<uint32_t>(policy.limits.size());
   for (uint32_t i = 0; i < defaults.n; ++i) {
     const std::string& unit = policy.limits[i].unit;
-    defaults.amount[i] =
-        unit == kRequests || (policy.config_shorthand && unit == kTokens) ? 1 : 0;
+    defaults.amount[i] = unit == kRequests || (policy.config_shorthand && unit == kTokens) ? 1 : 0;
   }
   return resolve_charges(policy, defaults, amounts, n, lenient_tokens);
 }
