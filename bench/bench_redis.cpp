@@ -11,8 +11,12 @@
 //   redis/acqrel[/window]   ptl_acquire + ptl_release through the C ABI on a redis://
 //                           limiter that never blocks (with a window too large to block).
 //   local/acqrel[/window]   the same on local:, side by side.
+//   redis/acqrel[/window]/real_time/threads:N   the same limiter shared by N threads of
+//                           this process through one registry (section 5: threads:8 >=
+//                           4x threads:1); items_per_second is the aggregate of all threads.
+//   redis/evalsha/real_time/threads:N  raw EVALSHA of `return 1`, one connection per thread.
 //
-// Every row is one thread, items_per_second = calls (round trips) per second; acqrel
+// Rows without /threads: are one thread; items_per_second = calls (round trips) per second; acqrel
 // rows count two calls per iteration; server_us is the server's own time per call. The
 // summary at the end gives the target ratio, redis acquire/release calls per second over
 // raw EVALSHA calls per second (>= 0.8), against both yardsticks: a script that returns 1
@@ -211,6 +215,62 @@ void acqrel(benchmark::State& state, const std::string& uri, uint64_t per_window
 
 constexpr uint64_t kNeverFull = 1'000'000'000'000;
 
+// The threads:N rows: one registry and limiter for all N threads, made by Setup before
+// the threads start and closed by Teardown after they end, so every thread calls the
+// same limiter through the same registry (its connections), as a server process would.
+struct Shared {
+  ptl_registry* reg = nullptr;
+  ptl_limiter* lim = nullptr;
+  std::optional<ServerTime> server;
+};
+Shared g_shared;
+
+void shared_setup(uint64_t per_window) {
+  if (ptl_registry_open(server().uri().c_str(), &g_shared.reg) != PTL_OK) return;
+  ptl_limiter_config cfg;
+  ptl_limiter_config_init(&cfg);
+  cfg.max_concurrent = 64;  // more than the threads: nobody ever waits
+  cfg.max_per_window = per_window;
+  cfg.window_seconds = 1.0;
+  ptl_registry_register(g_shared.reg, "bench-mt", &cfg, PTL_REPLACE);
+  ptl_registry_get(g_shared.reg, "bench-mt", &g_shared.lim);
+  g_shared.server.emplace();
+}
+
+void shared_teardown(const benchmark::State&) {
+  g_shared.server.reset();
+  ptl_limiter_unref(g_shared.lim);
+  g_shared.lim = nullptr;
+  if (g_shared.reg != nullptr) ptl_registry_remove(g_shared.reg, "bench-mt");
+  ptl_registry_close(g_shared.reg);
+  g_shared.reg = nullptr;
+}
+
+void BM_RedisAcqRelThreads(benchmark::State& state) {
+  if (g_shared.lim == nullptr) {
+    state.SkipWithError("no limiter");
+    return;
+  }
+  for (auto _ : state) {
+    ptl_permit p;
+    if (ptl_acquire(g_shared.lim, -1, &p) != PTL_OK || ptl_release(g_shared.lim, p) != PTL_OK) {
+      state.SkipWithError(ptl_last_error());
+      break;
+    }
+  }
+  calls_per_second(state, 2);
+  // Counters are summed over the threads: only one reports the server's time. Every
+  // thread has left the timed loop here (Google Benchmark stops them together).
+  if (state.thread_index() == 0) g_shared.server->report(state);
+}
+
+void BM_EvalshaThreads(benchmark::State& state) {
+  Raw raw;
+  const std::string sha = raw.call({"SCRIPT", "LOAD", "return 1"});
+  for (auto _ : state) raw.call({"EVALSHA", sha, "0"});
+  calls_per_second(state, 1);
+}
+
 void BM_RedisAcqRel(benchmark::State& state) {
   acqrel(state, server().uri(), 0);
 }
@@ -231,6 +291,21 @@ BENCHMARK(BM_ScriptAcqRel)->Name("redis/script_acq_rel")->UseRealTime();
 BENCHMARK(BM_ScriptAcqRelEval)->Name("redis/script_acq_rel/eval")->UseRealTime();
 BENCHMARK(BM_RedisAcqRel)->Name("redis/acqrel")->UseRealTime();
 BENCHMARK(BM_RedisAcqRelWindow)->Name("redis/acqrel/window")->UseRealTime();
+BENCHMARK(BM_RedisAcqRelThreads)
+    ->Name("redis/acqrel")
+    ->Setup([](const benchmark::State&) { shared_setup(0); })
+    ->Teardown(shared_teardown)
+    ->Threads(1)
+    ->Threads(8)
+    ->UseRealTime();
+BENCHMARK(BM_RedisAcqRelThreads)
+    ->Name("redis/acqrel/window")
+    ->Setup([](const benchmark::State&) { shared_setup(kNeverFull); })
+    ->Teardown(shared_teardown)
+    ->Threads(1)
+    ->Threads(8)
+    ->UseRealTime();
+BENCHMARK(BM_EvalshaThreads)->Name("redis/evalsha")->Threads(8)->UseRealTime();
 BENCHMARK(BM_LocalAcqRel)->Name("local/acqrel")->UseRealTime();
 BENCHMARK(BM_LocalAcqRelWindow)->Name("local/acqrel/window")->UseRealTime();
 
@@ -270,6 +345,20 @@ class SummaryReporter : public benchmark::ConsoleReporter {
     std::printf(
         "target: redis/acqrel >= 0.80x of raw EVALSHA (one round trip per acquire and "
         "per release)\n");
+    std::printf("\nredis calls per second, threads of one process on one limiter:\n");
+    std::printf("  %-36s %10s  %12s  %15s\n", "", "calls/s", "vs threads:1", "server us/call");
+    for (const char* base : {"redis/acqrel/real_time", "redis/acqrel/window/real_time"}) {
+      const double one = rate(std::string(base) + "/threads:1");
+      for (const char* n : {"/threads:1", "/threads:8"}) {
+        const std::string name = std::string(base) + n;
+        const auto us = server_us_.find(name);
+        std::printf("  %-36s %10.0f  %11.2fx  %15.2f\n", name.c_str(), rate(name),
+                    one > 0 ? rate(name) / one : 0.0, us == server_us_.end() ? 0.0 : us->second);
+      }
+    }
+    std::printf("  %-36s %10.0f\n", "redis/evalsha/real_time/threads:8",
+                rate("redis/evalsha/real_time/threads:8"));
+    std::printf("target: threads:8 >= 4x threads:1\n");
   }
 
  private:
