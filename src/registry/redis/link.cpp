@@ -1,7 +1,9 @@
 #include "registry/redis/link.hpp"
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstdio>
+#include <exception>
 
 #include "core/thread_annotations.hpp"
 #include "log/log.hpp"
@@ -15,6 +17,9 @@ constexpr Nanos kMinBackoff = 25'000'000;
 // their capacity, within 1 s of its answering again (the heartbeat retries every 200 ms).
 constexpr Nanos kMaxBackoff = 500'000'000;
 constexpr size_t kMaxIdle = 32;  // more idle connections than this are closed
+// Calls in one batch at most: bounds the leader's stack and one write; later calls go
+// in the next batch.
+constexpr size_t kMaxBatch = 128;
 
 // The server does not have the code (it restarted, SCRIPT FLUSH, FUNCTION FLUSH) or cannot
 // run it the way it was loaded (restarted as an older version). Nothing ran, so the call
@@ -44,6 +49,20 @@ class Link::Lease {
  private:
   Link& link_;
   std::unique_ptr<Connection> conn_;
+};
+
+// One caller's command in a batch. It lives on the caller's stack: the caller waits
+// until the leader has set its state to kDone (under batch_mutex_, which is also held for
+// the notification, so the caller cannot return and free it before the leader is done
+// with it).
+struct Link::Call {
+  enum class State { kQueued, kLead, kDone };
+  std::string_view resp;  // the formatted command, in the caller's buffer
+  State state = State::kQueued;
+  Call* next = nullptr;
+  std::condition_variable cv;  // the caller's own: a batch wakes its callers only
+  Reply reply;                 // set by the leader before kDone
+  std::exception_ptr error;    // or this, if the reply was not read
 };
 
 Link::Link(const RedisOptions& options) : options_(options) {}
@@ -141,7 +160,96 @@ void Link::check() {
   load_code(*c);
 }
 
-Reply Link::call_code(Connection& c, const Argv& keys, const Argv& args) {
+Link::BatchStats Link::batch_stats() {
+  MutexLock lock(batch_mutex_);
+  BatchStats s = stats_;
+  s.queued = queued_;
+  s.in_flight = leading_;
+  return s;
+}
+
+Reply Link::submit(std::string_view resp) {
+  Call me;
+  me.resp = resp;
+  {
+    UniqueLock lock(batch_mutex_);
+    if (leading_) {
+      // A batch is in flight: wait for the next one, led by whoever queued first.
+      if (queue_tail_ != nullptr) {
+        queue_tail_->next = &me;
+      } else {
+        queue_head_ = &me;
+      }
+      queue_tail_ = &me;
+      ++queued_;
+      while (me.state == Call::State::kQueued) me.cv.wait(lock.native());
+    } else {
+      leading_ = true;
+      me.state = Call::State::kLead;
+    }
+  }
+  if (me.state == Call::State::kLead) lead(me);
+  if (me.error) std::rethrow_exception(me.error);
+  return std::move(me.reply);
+}
+
+// Sends `me` and every call queued now as one batch, delivers every reply, then passes
+// the lead to the first call queued meanwhile (or ends it). Nothing here throws: a
+// leader that left without passing the lead on would leave its queue waiting for good.
+void Link::lead(Call& me) {
+  Call* batch[kMaxBatch];
+  size_t n = 0;
+  batch[n++] = &me;
+  {
+    MutexLock lock(batch_mutex_);
+    while (queue_head_ != nullptr && n < kMaxBatch) {
+      batch[n++] = queue_head_;
+      queue_head_ = queue_head_->next;
+      --queued_;
+    }
+    if (queue_head_ == nullptr) queue_tail_ = nullptr;
+    ++stats_.batches;
+    stats_.calls += n;
+    stats_.largest = std::max(stats_.largest, n);
+  }
+  send_batch(batch, n);
+  MutexLock lock(batch_mutex_);
+  me.state = Call::State::kDone;
+  for (size_t i = 1; i < n; ++i) {
+    batch[i]->state = Call::State::kDone;
+    batch[i]->cv.notify_one();
+  }
+  if (queue_head_ != nullptr) {
+    Call* next = queue_head_;
+    queue_head_ = next->next;
+    if (queue_head_ == nullptr) queue_tail_ = nullptr;
+    --queued_;
+    next->state = Call::State::kLead;
+    next->cv.notify_one();
+  } else {
+    leading_ = false;
+  }
+}
+
+// One write for every call of the batch, then their replies in order. A call whose reply
+// was read has it, whatever happens to the ones after it; the others get the failure (of
+// each its own copy: callers on several threads may rethrow at once).
+void Link::send_batch(Call* const* calls, size_t n) {
+  size_t read = 0;
+  try {
+    Lease c(*this);
+    for (size_t i = 0; i < n; ++i) c->queue(calls[i]->resp);
+    for (; read < n; ++read) calls[read]->reply = c->read_reply();
+  } catch (const BackendDown& e) {
+    for (size_t i = read; i < n; ++i) calls[i]->error = std::make_exception_ptr(BackendDown(e));
+  } catch (const StatusError& e) {
+    for (size_t i = read; i < n; ++i) calls[i]->error = std::make_exception_ptr(StatusError(e));
+  } catch (...) {
+    for (size_t i = read; i < n; ++i) calls[i]->error = std::current_exception();
+  }
+}
+
+Reply Link::submit_code(const Argv& keys, const Argv& args) {
   std::string sha;  // the script's, when there are no functions
   bool functions = false;
   {
@@ -151,37 +259,51 @@ Reply Link::call_code(Connection& c, const Argv& keys, const Argv& args) {
   }
   char nkeys[8];
   const int n = std::snprintf(nkeys, sizeof nkeys, "%zu", keys.size());
-  // One buffer per thread: no allocation per call once it has grown.
+  // Buffers of the thread: no allocation per call once they have grown. The formatted
+  // command stays in `resp` until the batch has sent it (this thread waits until then).
   thread_local Argv argv;
+  thread_local std::string resp;
   argv.clear();
   argv.emplace_back(functions ? "FCALL" : "EVALSHA");
   argv.emplace_back(functions ? limiter_function() : std::string_view(sha));
   argv.emplace_back(nkeys, static_cast<size_t>(n));
   argv.insert(argv.end(), keys.begin(), keys.end());
   argv.insert(argv.end(), args.begin(), args.end());
-  return c.command(argv);
+  Connection::format(argv, resp);
+  Reply r = submit(resp);
+  if (resp.capacity() > 4096) std::string().swap(resp);  // a big call once: keep no big buffer
+  return r;
 }
 
 Reply Link::eval(const Argv& keys, const Argv& args) {
-  Lease c(*this);
   bool loaded = false;
   {
     MutexLock lock(mutex_);
     loaded = loaded_;
   }
-  if (!loaded) load_code(*c);
-  Reply r = call_code(*c, keys, args);
-  if (lost_code(r)) {
+  if (!loaded) {
+    Lease c(*this);
     load_code(*c);
-    r = call_code(*c, keys, args);
+  }
+  Reply r = submit_code(keys, args);
+  if (lost_code(r)) {
+    // Every call of the batch may have found the code gone; each loads it again (a
+    // second load finds it there) and repeats its own call: nothing of them ran.
+    {
+      Lease c(*this);
+      load_code(*c);
+    }
+    r = submit_code(keys, args);
   }
   if (r.is_error()) server_error(r, "limiter code");
   return r;
 }
 
 Reply Link::command(const Argv& argv) {
-  Lease c(*this);
-  Reply r = c->command(argv);
+  thread_local std::string resp;
+  Connection::format(argv, resp);
+  Reply r = submit(resp);
+  if (resp.capacity() > 4096) std::string().swap(resp);
   if (r.is_error()) server_error(r, argv.empty() ? "" : argv[0]);
   return r;
 }
