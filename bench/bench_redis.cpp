@@ -32,6 +32,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,7 @@
 #include <pocketflow_throttled/ptl.h>
 
 #include "../tests/redis/redis_server.hpp"
+#include "registry/redis/keys.hpp"
 #include "registry/redis/script.hpp"
 
 namespace {
@@ -79,6 +81,10 @@ class Raw {
     if (r->type == REDIS_REPLY_ARRAY && r->elements > 1 &&
         r->element[1]->type == REDIS_REPLY_INTEGER) {
       out = std::to_string(r->element[1]->integer);
+    }
+    if (r->type == REDIS_REPLY_ARRAY && r->elements > 1 &&
+        r->element[1]->type == REDIS_REPLY_STRING) {
+      out.assign(r->element[1]->str, r->element[1]->len);  // {'stale', POLICY}
     }
     freeReplyObject(r);
     return out;
@@ -178,8 +184,19 @@ void BM_Fcall(benchmark::State& state) {
 }
 
 // The limiter code's own cost: the same calls the library makes, without it. As a
-// function (FCALL), what the library uses on Redis 7, or as a script (EVALSHA).
+// function (FCALL), what the library uses on Redis 7, or as a script (EVALSHA). The
+// limiter is registered through the library; the calls use its keys (keys.hpp) and the
+// policy version the code reports when asked with none.
 void script_acq_rel(benchmark::State& state, bool functions) {
+  ptl_registry* reg = nullptr;
+  if (ptl_registry_open(server().uri().c_str(), &reg) != PTL_OK) {
+    state.SkipWithError(ptl_last_error());
+    return;
+  }
+  ptl_limiter_config cfg;
+  ptl_limiter_config_init(&cfg);
+  cfg.max_concurrent = 1'000'000;
+  ptl_registry_register(reg, "bench-raw", &cfg, PTL_REPLACE);
   Raw raw;
   std::string command = "FCALL";
   std::string code(ptl::core::redis::limiter_function());
@@ -189,27 +206,35 @@ void script_acq_rel(benchmark::State& state, bool functions) {
     command = "EVALSHA";
     code = raw.call({"SCRIPT", "LOAD", std::string(ptl::core::redis::limiter_script())});
   }
-  std::vector<std::string> keys;
-  for (const char* k : {"s", "h", "w", "c", "q", "qe", "qi", "g"}) {
-    keys.push_back(std::string("{bench:raw}:") + k);
-  }
+  const ptl::core::redis::Keys keys("ptl", "bench-raw", 0);
   auto eval = [&](std::vector<std::string> args) {
-    std::vector<std::string> argv = {command, code, "8"};
-    argv.insert(argv.end(), keys.begin(), keys.end());
+    std::vector<std::string> argv = {command, code, std::to_string(keys.keys.size())};
+    argv.insert(argv.end(), keys.keys.begin(), keys.keys.end());
     argv.push_back(args[0]);
-    argv.emplace_back("{bench:raw}:ch:0");
+    argv.push_back(keys.channel);
+    argv.emplace_back("bench-raw-session");
     argv.emplace_back("30000000");
     argv.insert(argv.end(), args.begin() + 1, args.end());
     return raw.call(argv);
   };
-  eval({"reg", "replace", "1000000", "0", "60", "60000000", "0"});
+  // "PV SH CW N ...": a stale version gets the policy back; one charge per limit.
+  std::istringstream policy(eval({"acq", "-1", ""}));
+  std::string version;
+  std::string shorthand;
+  std::string window;
+  size_t limits = 0;
+  policy >> version >> shorthand >> window >> limits;
+  std::vector<std::string> acq = {"acq", version, ""};
+  for (size_t i = 0; i < limits; ++i) acq.emplace_back("1");
   ServerTime server;
   for (auto _ : state) {
-    const std::string grant = eval({"acq", "1", ""});
+    const std::string grant = eval(acq);
     eval({"rel", grant, "", ""});
   }
   calls_per_second(state, 2);
   server.report(state);
+  ptl_registry_remove(reg, "bench-raw");
+  ptl_registry_close(reg);
 }
 
 void BM_ScriptAcqRel(benchmark::State& state) {
@@ -364,6 +389,12 @@ class SummaryReporter : public benchmark::ConsoleReporter {
     ConsoleReporter::ReportRuns(runs);
   }
   void Summary() const {
+    OneThread();
+    Threads();
+  }
+
+ private:
+  void OneThread() const {
     const double evalsha = rate("redis/evalsha/real_time");
     const double script = rate("redis/script_acq_rel/real_time");
     if (evalsha <= 0 || script <= 0) return;
@@ -381,6 +412,10 @@ class SummaryReporter : public benchmark::ConsoleReporter {
     std::printf(
         "target: redis/acqrel >= 0.80x of raw EVALSHA (one round trip per acquire and "
         "per release)\n");
+  }
+
+  void Threads() const {
+    if (rate("redis/acqrel/real_time/threads:1") <= 0) return;
     std::printf("\nredis calls per second, threads of one process on one limiter:\n");
     std::printf("  %-40s %10s  %12s  %15s  %14s  %14s\n", "", "calls/s", "vs threads:1",
                 "server us/call", "server CPU us", "client CPU us");
@@ -398,7 +433,6 @@ class SummaryReporter : public benchmark::ConsoleReporter {
     std::printf("target: threads:8 >= 4x threads:1\n");
   }
 
- private:
   double rate(const std::string& name) const {
     const auto it = rates_.find(name);
     return it == rates_.end() ? 0 : it->second;
