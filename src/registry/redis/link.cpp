@@ -263,8 +263,10 @@ void Link::lead(Call& me) {
 }
 
 // One write for every call of the batch, then their replies in order. A call whose reply
-// was read has it, whatever happens to the ones after it; the others get the failure (of
-// each its own copy: callers on several threads may rethrow at once).
+// was read has it, whatever happens to the ones after it; the others get the failure, each
+// its own copy made from a new string: copies of one exception share their message's
+// buffer (libstdc++'s runtime_error counts references to it), which callers on several
+// threads would then free between them, correct but out of ThreadSanitizer's sight.
 void Link::send_batch(Call* const* calls, size_t n) {
   size_t read = 0;
   try {
@@ -272,9 +274,13 @@ void Link::send_batch(Call* const* calls, size_t n) {
     for (size_t i = 0; i < n; ++i) c->queue(calls[i]->resp);
     for (; read < n; ++read) calls[read]->reply = c->read_reply();
   } catch (const BackendDown& e) {
-    for (size_t i = read; i < n; ++i) calls[i]->error = std::make_exception_ptr(BackendDown(e));
+    for (size_t i = read; i < n; ++i) {
+      calls[i]->error = std::make_exception_ptr(BackendDown(std::string(e.what())));
+    }
   } catch (const StatusError& e) {
-    for (size_t i = read; i < n; ++i) calls[i]->error = std::make_exception_ptr(StatusError(e));
+    for (size_t i = read; i < n; ++i) {
+      calls[i]->error = std::make_exception_ptr(StatusError(e.status(), std::string(e.what())));
+    }
   } catch (...) {
     for (size_t i = read; i < n; ++i) calls[i]->error = std::current_exception();
   }
