@@ -79,18 +79,27 @@ void Connection::lost(const char* doing) {
   throw BackendDown("redis " + options_.where() + " " + doing + ": " + why);
 }
 
+void Connection::format(const Argv& argv, std::string& out) {
+  out.clear();
+  put_header(out, '*', argv.size());
+  for (std::string_view w : argv) {
+    put_header(out, '$', w.size());
+    out.append(w);
+    out += "\r\n";
+  }
+}
+
+void Connection::queue(std::string_view resp) {
+  if (broken_) throw BackendDown("redis " + options_.where() + ": connection lost");
+  if (redisAppendFormattedCommand(c_, resp.data(), resp.size()) != REDIS_OK) lost("sending");
+}
+
 void Connection::append(const Argv& argv) {
   // The command in the protocol's own form, built here into a buffer of the thread (no
   // allocation once it has grown): hiredis's own formatter, an sds printf per word, cost
   // more than everything else this side of a call does.
   thread_local std::string cmd;
-  cmd.clear();
-  put_header(cmd, '*', argv.size());
-  for (std::string_view w : argv) {
-    put_header(cmd, '$', w.size());
-    cmd.append(w);
-    cmd += "\r\n";
-  }
+  format(argv, cmd);
   const int rc = redisAppendFormattedCommand(c_, cmd.data(), cmd.size());
   if (cmd.capacity() > 4096) std::string().swap(cmd);  // loading the code: keep no 20 KB
   if (rc != REDIS_OK) lost("sending");
@@ -103,7 +112,7 @@ void Connection::flush() {
   }
 }
 
-Reply Connection::read_one() {
+Reply Connection::read_reply() {
   void* r = nullptr;
   if (redisGetReply(c_, &r) != REDIS_OK || r == nullptr) lost("reading");
   return Reply(static_cast<redisReply*>(r));
@@ -112,7 +121,7 @@ Reply Connection::read_one() {
 Reply Connection::command(const Argv& argv) {
   if (broken_) throw BackendDown("redis " + options_.where() + ": connection lost");
   append(argv);
-  return read_one();
+  return read_reply();
 }
 
 std::vector<Reply> Connection::pipeline(const std::vector<Argv>& commands) {
@@ -120,7 +129,7 @@ std::vector<Reply> Connection::pipeline(const std::vector<Argv>& commands) {
   for (const Argv& argv : commands) append(argv);
   std::vector<Reply> replies;
   replies.reserve(commands.size());
-  for (size_t i = 0; i < commands.size(); ++i) replies.push_back(read_one());
+  for (size_t i = 0; i < commands.size(); ++i) replies.push_back(read_reply());
   return replies;
 }
 

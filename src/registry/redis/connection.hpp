@@ -43,6 +43,17 @@ class Connection {
   // Sends every command in one write, then reads every reply (one round trip).
   std::vector<Reply> pipeline(const std::vector<Argv>& commands);
 
+  // The command in the protocol's own form (RESP) in `out`, replacing what it held. A
+  // caller of a batch formats its own command on its own thread (Link), so the thread
+  // that sends the batch only copies bytes.
+  static void format(const Argv& argv, std::string& out);
+  // Adds an already formatted command to what the next read_reply() sends first; several
+  // queued commands go out in one write (a pipeline).
+  void queue(std::string_view resp);
+  // Sends what is queued, if anything, then reads the next reply. An error reply is
+  // returned; a lost connection throws BackendDown and leaves this connection broken().
+  Reply read_reply();
+
   // Sends without reading (for the subscriber, which reads on its own schedule).
   void send(const Argv& argv);
   // Reads what the socket holds now and returns every complete reply in it.
@@ -58,7 +69,6 @@ class Connection {
   [[noreturn]] void lost(const char* doing);
   void append(const Argv& argv);
   void flush();
-  Reply read_one();
 
   redisContext* c_;
   RedisOptions options_;  // a copy: the subscriber's thread may outlive the registry

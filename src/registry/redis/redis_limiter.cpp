@@ -126,6 +126,13 @@ Status RedisLimiter::start(const Demand& demand, const WaiterPtr& w, PermitId* o
       v = adopt(rv.at(1).str());  // changed by someone else since we read it
     }
   } catch (const BackendDown&) {
+    {
+      // The server may have granted this call before the connection broke (its reply was
+      // not read): the grant is our session's, and while we heartbeat for other permits
+      // nothing would reap it. The next heartbeat is a sync, which frees what we do not list.
+      MutexLock lock(mutex_);
+      needs_sync_ = true;
+    }
     if (w && !unregister(w)) return Status::kAgain;
     if (backend_->options().on_error == OnError::kOpen) return admit_open(out);
     throw;
