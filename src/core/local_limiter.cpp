@@ -14,6 +14,8 @@ constexpr uint64_t kInFlightMask = 0xffffffffu;
 constexpr uint64_t kTagUnit = uint64_t{1} << 32;
 constexpr uint64_t kTagMask = 0x7fffffffu * kTagUnit;
 constexpr uint64_t kSlow = uint64_t{1} << 63;
+// At least this many acquires the ring could serve before it reopens (see open_ring_locked).
+constexpr uint64_t kRingReopenMinStreak = 8;
 
 // The same word with kSlow set or cleared and the tag advanced.
 uint64_t with_mode(uint64_t s, bool slow) {
@@ -87,7 +89,7 @@ LocalLimiter::FastResult LocalLimiter::try_fast(PermitId* out, Nanos* retry_afte
 }
 
 Status LocalLimiter::acquire(const Demand& demand, Nanos timeout_ns, PermitId* out) {
-  if (demand.n == 0 && try_fast(out) == FastResult::kGranted) return Status::kOk;
+  if (ring_eligible(demand) && try_fast(out) == FastResult::kGranted) return Status::kOk;
   Completions done;
   UniqueLock lock(mutex_);
   const Charges charges = charges_locked(demand);
@@ -116,7 +118,7 @@ Status LocalLimiter::acquire(const Demand& demand, Nanos timeout_ns, PermitId* o
 }
 
 Status LocalLimiter::try_acquire(const Demand& demand, PermitId* out, Nanos* retry_after_ns) {
-  if (demand.n == 0) {
+  if (ring_eligible(demand)) {
     Nanos window_retry = 0;
     const FastResult fast = try_fast(out, &window_retry);
     if (fast == FastResult::kGranted) return Status::kOk;
@@ -219,6 +221,8 @@ void LocalLimiter::make_slow_locked() {
     if (!policy_->limits[i].held()) ss->limits[i].log = std::make_unique<SlidingWindow>();
   }
   ss->default_charges = resolve_charges(*policy_, nullptr, 0);
+  // A new limiter's first acquires may use the ring at once.
+  ss->ring_eligible_streak = UINT64_MAX / 2;
   slow_ = std::move(ss);
 }
 
@@ -246,14 +250,20 @@ bool LocalLimiter::open_ring_locked(Nanos now) {
   SlidingWindow& log = *slow().limits[static_cast<size_t>(window_fast_)].log;
   log.evict(now, l.window_ns);
   if (log.sum() >= l.max) return false;
-  if (rings_.empty() || rings_.back()->capacity() < l.max) {
+  SlowState& ss = slow();
+  // Moving the window costs O(max) each way: only after enough acquires the ring could
+  // have served, so that others in between cost little per call.
+  if (ss.ring_eligible_streak < std::max<uint64_t>(kRingReopenMinStreak, l.max / 8)) {
+    return false;
+  }
+  if (ss.rings.empty() || ss.rings.back()->capacity() < l.max) {
     // Rounded up, so that a policy growing step by step reallocates a few times only.
-    rings_.push_back(std::make_unique<WindowRing>(std::bit_ceil(l.max)));
+    ss.rings.push_back(std::make_unique<WindowRing>(std::bit_ceil(l.max)));
   }
   std::vector<Nanos> times;
   times.reserve(static_cast<size_t>(log.sum()));
   log.for_each([&](Nanos t, uint64_t amount) { times.insert(times.end(), amount, t); });
-  WindowRing* ring = rings_.back().get();
+  WindowRing* ring = ss.rings.back().get();
   ring->open(l.max, l.window_ns, times);
   log.clear();
   ring_.store(ring, std::memory_order_release);

@@ -89,6 +89,12 @@ class LocalLimiter final : public LimiterBackend {
     std::vector<UnitCaps> caps;
     GrantBook grants;
     Charges default_charges;  // of a demand that names no unit, under policy_
+    // The window's rings (back: the current one; see ring_).
+    std::vector<std::unique_ptr<WindowRing>> rings;
+    // Slow-path acquires in a row that the ring could have served; the ring reopens only
+    // after enough of them (ring_reopen_streak), so a mix of other demands cannot make
+    // every call pay for moving the window between the ring and the log.
+    uint64_t ring_eligible_streak = 0;
     int64_t requests_adjust = 0;
     Nanos penalty_until = 0;
     Nanos timer_at = kNever;  // earliest timer still pending for this limiter
@@ -98,6 +104,14 @@ class LocalLimiter final : public LimiterBackend {
     uint64_t wait_ns = 0;
   };
   enum class FastResult { kGranted, kFull, kWindowFull, kSlowMode };
+
+  // Whether `demand` charges what the default demand does (one request): no unit named,
+  // or only the tokens of a 0.1 acquire_cost that the policy has no limit of.
+  bool ring_eligible(const Demand& demand) const {
+    return demand.n == 0 ||
+           (demand.n == 1 && demand.lenient_tokens && demand.amounts[0].unit == kTokens &&
+            !policy_has_tokens_.load(std::memory_order_relaxed));
+  }
 
   // kWindowFull sets *retry_after_ns (if not null) to when the window has room.
   FastResult try_fast(PermitId* out, Nanos* retry_after_ns = nullptr);
@@ -116,9 +130,14 @@ class LocalLimiter final : public LimiterBackend {
   void make_slow_locked() PTL_REQUIRES(mutex_);
   // The demand's charges under policy_; a demand naming no unit (most) costs no lookup.
   Charges charges_locked(const Demand& demand) PTL_REQUIRES(mutex_) {
-    const Charges& defaults = slow().default_charges;
-    if (demand.n == 0) return defaults;
-    return resolve_charges(*policy_, defaults, demand.amounts, demand.n, demand.lenient_tokens);
+    SlowState& ss = slow();
+    if (ring_eligible(demand)) {
+      ++ss.ring_eligible_streak;
+      return ss.default_charges;
+    }
+    ss.ring_eligible_streak = 0;
+    return resolve_charges(*policy_, ss.default_charges, demand.amounts, demand.n,
+                           demand.lenient_tokens);
   }
   void enter_slow_locked() PTL_REQUIRES(mutex_);
   void leave_slow_if_idle_locked(Nanos now) PTL_REQUIRES(mutex_);
@@ -169,8 +188,8 @@ class LocalLimiter final : public LimiterBackend {
   std::shared_ptr<const PolicySpec> policy_ PTL_GUARDED_BY(mutex_);
   int requests_held_ PTL_GUARDED_BY(mutex_) = -1;    // index of that limit, or -1
   bool always_slow_ PTL_GUARDED_BY(mutex_) = false;  // a limit fast mode cannot serve
-  int window_fast_ PTL_GUARDED_BY(mutex_) = -1;      // index of the ring's limit, or -1
-  std::vector<std::unique_ptr<WindowRing>> rings_ PTL_GUARDED_BY(mutex_);  // back: current
+  int8_t window_fast_ PTL_GUARDED_BY(mutex_) = -1;   // index of the ring's limit, or -1
+  std::atomic<bool> policy_has_tokens_{false};       // read by ring_eligible without the lock
   std::unique_ptr<SlowState> slow_ PTL_GUARDED_BY(mutex_) PTL_PT_GUARDED_BY(mutex_);
   int64_t slow_in_flight_delta_ PTL_GUARDED_BY(mutex_) = 0;  // 0 in fast mode
   std::atomic<uint64_t> rejected_{0};

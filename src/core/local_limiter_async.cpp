@@ -48,7 +48,9 @@ void LocalLimiter::acquire_async(const Demand& demand, Nanos timeout_ns, Acquire
   const uint64_t id = g_next_ticket.fetch_add(1, std::memory_order_relaxed);
   if (ticket != nullptr) *ticket = id;
   PermitId permit = 0;
-  if (demand.n == 0 && try_fast(&permit) == FastResult::kGranted) return cb(Status::kOk, permit);
+  if (ring_eligible(demand) && try_fast(&permit) == FastResult::kGranted) {
+    return cb(Status::kOk, permit);
+  }
 
   auto waiter = std::make_unique<Waiter>();  // before the lock: allocation may throw
   Status immediate;

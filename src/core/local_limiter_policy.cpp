@@ -23,12 +23,13 @@ PolicySpec LocalLimiter::apply_policy_locked(const PolicySpec& policy) {
   requests_held_ = policy_->find(kRequests, 0);
   // Fast mode serves the requests-held limit and one window of requests small enough
   // for a ring; any other limit needs the lock.
+  policy_has_tokens_.store(policy_->has_unit(kTokens), std::memory_order_relaxed);
   window_fast_ = -1;
   const size_t others = policy_->limits.size() - (requests_held_ >= 0 ? 1u : 0u);
   for (size_t i = 0; i < policy_->limits.size() && others == 1; ++i) {
     const LimitSpec& l = policy_->limits[i];
     if (!l.held() && l.unit == kRequests && l.max <= WindowRing::kMaxSlots) {
-      window_fast_ = static_cast<int>(i);
+      window_fast_ = static_cast<int8_t>(i);
     }
   }
   always_slow_ = others != 0 && window_fast_ < 0;

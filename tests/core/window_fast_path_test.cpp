@@ -69,6 +69,40 @@ TEST(WindowFastPath, AnswersToTheNanosecondAcrossSwitchesToTheLockedPath) {
   EXPECT_EQ(lim->stats().in_flight, 0u);
 }
 
+TEST(WindowFastPath, DemandsOfOtherShapesInBetweenCountExactly) {
+  // Demands the ring cannot serve (two requests at once) take the locked path, and the
+  // ring reopens only after a run of default ones: every grant counts either way.
+  ManualClock clock;
+  LimiterPtr lim = make(clock, {{"requests", 40, 100 * kMs}});
+  const ptl::core::UnitAmount two{"requests", 2};
+  const ptl::core::UnitAmount cost{"tokens", 5};  // 0.1's acquire_cost: no tokens limit
+  uint64_t charged = 0;
+  PermitId p = 0;
+  Nanos retry = 0;
+  for (int round = 0; charged + 2 <= 40; ++round) {
+    if (round % 3 == 0) {
+      ASSERT_EQ(lim->try_acquire(Demand{&two, 1, false}, &p, &retry), Status::kOk);
+      charged += 2;
+    } else if (round % 3 == 1) {
+      ASSERT_EQ(lim->try_acquire(Demand{&cost, 1, true}, &p, &retry), Status::kOk);
+      charged += 1;
+    } else {
+      ASSERT_EQ(try_default(lim, &p, &retry), Status::kOk);
+      charged += 1;
+    }
+    lim->release(p, std::nullopt);
+    clock.advance(kMs);
+  }
+  while (charged < 40) {
+    ASSERT_EQ(try_default(lim, &p, &retry), Status::kOk);
+    lim->release(p, std::nullopt);
+    ++charged;
+  }
+  EXPECT_EQ(lim->usage("requests", 100 * kMs).used, 40u);
+  EXPECT_EQ(try_default(lim, &p, &retry), Status::kAgain);
+  EXPECT_EQ(lim->try_acquire(Demand{&cost, 1, true}, &p, &retry), Status::kAgain);
+}
+
 // Real threads on the steady clock. Each grant is stamped before the call and after it
 // returns: its true moment lies in between. Any max + 1 grants whose stamps all fit in
 // one window prove an over-grant; so does a count of held permits above the held limit.
