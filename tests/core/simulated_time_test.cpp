@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "core/local_limiter.hpp"
+#include "core_limiter_util.hpp"
 #include "manual_clock.hpp"
 
 namespace ptl_test {
@@ -16,23 +17,14 @@ namespace {
 
 using ptl::core::Demand;
 using ptl::core::LimiterPtr;
-using ptl::core::LimitSpec;
-using ptl::core::LocalLimiter;
 using ptl::core::Nanos;
 using ptl::core::PermitId;
-using ptl::core::PolicySpec;
 using ptl::core::Status;
 using ptl::core::UnitAmount;
 
 constexpr Nanos kSecond = 1'000'000'000;
 constexpr Nanos kDay = 86'400 * kSecond;
 constexpr std::chrono::seconds kRealGuard{10};  // only a hang ever takes this long
-
-LimiterPtr make(const ManualClock& clock, std::vector<LimitSpec> limits) {
-  PolicySpec p;
-  p.limits = std::move(limits);
-  return LimiterPtr(new LocalLimiter(p, clock), false);
-}
 
 Demand requests(const UnitAmount* a) {
   return Demand{a, 1, false};
@@ -56,7 +48,7 @@ bool wait_for_waiters(const LimiterPtr& lim, uint32_t waiting) {
 
 TEST(SimulatedTime, AWindowOpensExactlyWhenItsOldestGrantLeavesIt) {
   ManualClock clock;
-  LimiterPtr lim = make(clock, {{"requests", 2, kSecond}});
+  LimiterPtr lim = make_local(clock, {{"requests", 2, kSecond}});
   PermitId p = 0;
   ASSERT_EQ(try_once(lim, &p), Status::kOk);
   lim->release(p, std::nullopt);
@@ -80,7 +72,7 @@ TEST(SimulatedTime, AWindowOpensExactlyWhenItsOldestGrantLeavesIt) {
 
 TEST(SimulatedTime, ADayWindowIsTestedInAnInstant) {
   ManualClock clock;
-  LimiterPtr lim = make(clock, {{"requests", 10'000, kDay}});
+  LimiterPtr lim = make_local(clock, {{"requests", 10'000, kDay}});
   for (int i = 0; i < 10'000; ++i) {
     PermitId p = 0;
     ASSERT_EQ(try_once(lim, &p), Status::kOk) << "grant " << i;
@@ -105,7 +97,7 @@ TEST(SimulatedTime, ADayWindowIsTestedInAnInstant) {
 
 TEST(SimulatedTime, ABlockedAcquireIsGrantedWhenTheWindowOpens) {
   ManualClock clock;
-  LimiterPtr lim = make(clock, {{"requests", 1, 60 * kSecond}});
+  LimiterPtr lim = make_local(clock, {{"requests", 1, 60 * kSecond}});
   PermitId first = 0;
   ASSERT_EQ(try_once(lim, &first), Status::kOk);
   lim->release(first, std::nullopt);
@@ -133,7 +125,7 @@ TEST(SimulatedTime, ABlockedAcquireIsGrantedWhenTheWindowOpens) {
 
 TEST(SimulatedTime, ATimeoutEndsTheWaitAtItsDeadlineHoldingNothing) {
   ManualClock clock;
-  LimiterPtr lim = make(clock, {{"requests", 1, 0}});  // one at a time
+  LimiterPtr lim = make_local(clock, {{"requests", 1, 0}});  // one at a time
   PermitId held = 0;
   ASSERT_EQ(try_once(lim, &held), Status::kOk);
 
@@ -159,7 +151,7 @@ TEST(SimulatedTime, ATimeoutEndsTheWaitAtItsDeadlineHoldingNothing) {
 
 TEST(SimulatedTime, AnAsyncDeadlineFiresWhenTheClockReachesIt) {
   ManualClock clock;
-  LimiterPtr lim = make(clock, {{"requests", 1, 0}});
+  LimiterPtr lim = make_local(clock, {{"requests", 1, 0}});
   PermitId held = 0;
   ASSERT_EQ(try_once(lim, &held), Status::kOk);
 
@@ -188,7 +180,7 @@ TEST(SimulatedTime, AnAsyncDeadlineFiresWhenTheClockReachesIt) {
 
 TEST(SimulatedTime, APenaltyHoldsEveryGrantBackUntilItEnds) {
   ManualClock clock;
-  LimiterPtr lim = make(clock, {{"requests", 100, 60 * kSecond}});
+  LimiterPtr lim = make_local(clock, {{"requests", 100, 60 * kSecond}});
   lim->penalize(3 * kSecond);
   PermitId p = 0;
   Nanos retry_after = 0;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/local_limiter.hpp"
+#include "core_limiter_util.hpp"
 #include "manual_clock.hpp"
 
 namespace ptl_test {
@@ -18,20 +19,11 @@ namespace {
 
 using ptl::core::Demand;
 using ptl::core::LimiterPtr;
-using ptl::core::LimitSpec;
-using ptl::core::LocalLimiter;
 using ptl::core::Nanos;
 using ptl::core::PermitId;
-using ptl::core::PolicySpec;
 using ptl::core::Status;
 
 constexpr Nanos kMs = 1'000'000;
-
-LimiterPtr make(const ptl::core::Clock& clock, std::vector<LimitSpec> limits) {
-  PolicySpec p;
-  p.limits = std::move(limits);
-  return LimiterPtr(new LocalLimiter(p, clock), false);
-}
 
 // The default demand (one request, no unit named): the only one the lock-free path takes.
 Status try_default(const LimiterPtr& lim, PermitId* out, Nanos* retry_after) {
@@ -40,7 +32,7 @@ Status try_default(const LimiterPtr& lim, PermitId* out, Nanos* retry_after) {
 
 TEST(WindowFastPath, AnswersToTheNanosecondAcrossSwitchesToTheLockedPath) {
   ManualClock clock;
-  LimiterPtr lim = make(clock, {{"requests", 3, 0}, {"requests", 2, 100 * kMs}});
+  LimiterPtr lim = make_local(clock, {{"requests", 3, 0}, {"requests", 2, 100 * kMs}});
   PermitId a = 0, b = 0, c = 0;
   Nanos retry = 0;
   const Nanos t0 = clock.now();
@@ -73,7 +65,7 @@ TEST(WindowFastPath, DemandsOfOtherShapesInBetweenCountExactly) {
   // Demands the ring cannot serve (two requests at once) take the locked path, and the
   // ring reopens only after a run of default ones: every grant counts either way.
   ManualClock clock;
-  LimiterPtr lim = make(clock, {{"requests", 40, 100 * kMs}});
+  LimiterPtr lim = make_local(clock, {{"requests", 40, 100 * kMs}});
   const ptl::core::UnitAmount two{"requests", 2};
   const ptl::core::UnitAmount cost{"tokens", 5};  // 0.1's acquire_cost: no tokens limit
   uint64_t charged = 0;
@@ -113,7 +105,7 @@ TEST(WindowFastPath, NeverOverQuotaWhileThreadsSwitchItBetweenItsPaths) {
   constexpr uint64_t kMax = 30;
   constexpr Nanos kWindow = 20 * kMs;
   const ptl::core::Clock& steady = ptl::core::steady_clock();
-  LimiterPtr lim = make(steady, {{"requests", kHeld, 0}, {"requests", kMax, kWindow}});
+  LimiterPtr lim = make_local(steady, {{"requests", kHeld, 0}, {"requests", kMax, kWindow}});
   const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(400);
   std::atomic<int> held{0};
   std::atomic<int> most_held{0};

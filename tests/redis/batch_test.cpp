@@ -29,10 +29,10 @@ r::RedisOptions options(const std::string& query = "") {
 // Waits until `n` calls wait behind the batch in flight.
 void wait_queued(r::Link& link, size_t n) {
   ASSERT_TRUE(wait_until([&] {
-    const r::Link::BatchStats s = link.batch_stats();
+    const r::Link::PipelineStats s = link.pipeline_stats();
     return s.in_flight && s.queued == n;
   })) << "queued "
-      << link.batch_stats().queued << " of " << n;
+      << link.pipeline_stats().queued << " of " << n;
 }
 
 // What a call through the link ended with: its reply's text, or its error.
@@ -61,7 +61,7 @@ Outcome call(r::Link& link, const std::vector<std::string>& words) {
 std::thread first_call_held(r::Link& link, RedisClient& admin, const std::string& key) {
   EXPECT_EQ(admin.command({"CLIENT", "PAUSE", "60000", "WRITE"}), "OK");
   std::thread t([&link, key] { EXPECT_FALSE(call(link, {"INCR", key}).failed); });
-  EXPECT_TRUE(wait_until([&] { return link.batch_stats().in_flight; }));
+  EXPECT_TRUE(wait_until([&] { return link.pipeline_stats().in_flight; }));
   return t;
 }
 
@@ -95,7 +95,7 @@ TEST(RedisBatch, EachCallerGetsItsOwnReplyAndOnlyItsOwnError) {
       EXPECT_EQ(got[i].text, "from-" + me);
     }
   }
-  const r::Link::BatchStats s = link.batch_stats();
+  const r::Link::PipelineStats s = link.pipeline_stats();
   EXPECT_EQ(s.largest, static_cast<size_t>(kCallers)) << "the queued calls were not one batch";
   EXPECT_EQ(s.batches, 2u);
   EXPECT_EQ(s.calls, kCallers + 1u);
@@ -154,7 +154,7 @@ TEST(RedisBatch, ABrokenConnectionFailsOnlyTheCallsWhoseRepliesWereNotRead) {
   EXPECT_EQ(a.text, "a") << "a reply read before the break belongs to its caller";
   EXPECT_TRUE(b.backend_down) << b.text;
   EXPECT_TRUE(c.backend_down) << "a call whose reply was not read must fail: " << c.text;
-  EXPECT_EQ(link.batch_stats().largest, 3u);
+  EXPECT_EQ(link.pipeline_stats().largest, 3u);
   // The broken connection is gone; the next call gets a fresh one.
   const Outcome after = call(link, {"ECHO", "after"});
   EXPECT_FALSE(after.failed) << after.text;

@@ -188,9 +188,9 @@ void Link::check() {
   load_code(*c);
 }
 
-Link::BatchStats Link::batch_stats() {
+Link::PipelineStats Link::pipeline_stats() {
   MutexLock lock(batch_mutex_);
-  BatchStats s = stats_;
+  PipelineStats s = stats_;
   s.queued = queued_;
   s.in_flight = leading_;
   return s;

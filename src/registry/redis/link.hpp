@@ -58,14 +58,14 @@ class Link {
   std::vector<Reply> pipeline(const std::vector<Argv>& commands);
 
   // What the batches have done so far, and what waits now (for tests and diagnostics).
-  struct BatchStats {
+  struct PipelineStats {
     uint64_t batches = 0;  // sent, including those that failed
     uint64_t calls = 0;    // in them
     size_t largest = 0;    // calls in the largest
     size_t queued = 0;     // calls waiting for the next batch now
     bool in_flight = false;
   };
-  BatchStats batch_stats();
+  PipelineStats pipeline_stats();
 
  private:
   class Lease;  // a connection taken from the pool, given back unless it broke
@@ -99,7 +99,7 @@ class Link {
   Call* queue_tail_ PTL_GUARDED_BY(batch_mutex_) = nullptr;
   size_t queued_ PTL_GUARDED_BY(batch_mutex_) = 0;
   bool leading_ PTL_GUARDED_BY(batch_mutex_) = false;  // a batch is being sent or read
-  BatchStats stats_ PTL_GUARDED_BY(batch_mutex_);
+  PipelineStats stats_ PTL_GUARDED_BY(batch_mutex_);
 };
 
 }  // namespace ptl::core::redis
