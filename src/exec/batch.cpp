@@ -94,6 +94,10 @@ bool BatchRun::next_queued_locked(size_t* index) {
 void BatchRun::pump() {
   Ref keep(this);
   core::UniqueLock lock(mutex_);
+  pump_locked(lock);
+}
+
+void BatchRun::pump_locked(core::UniqueLock& lock) {
   if (pumping_) return;  // the pumping thread re-reads the state before it stops
   pumping_ = true;
   for (;;) {
@@ -149,8 +153,10 @@ void BatchRun::pump() {
       }
       continue;
     }
+    if (own_outstanding_ || canceled_) break;
+    if (own_without_wait_locked()) continue;
     size_t index = 0;
-    if (!own_outstanding_ && !canceled_ && next_queued_locked(&index)) {
+    if (own_full_at_ == UINT64_MAX && next_queued_locked(&index)) {
       Item& item = items_[index];
       item.phase = Phase::kAcquiringOwn;
       item.ticket = 0;
@@ -173,6 +179,50 @@ void BatchRun::pump() {
     break;
   }
   pumping_ = false;
+}
+
+bool BatchRun::own_without_wait_locked() {
+  // An adaptive run's controller raises the limit without any permit coming back.
+  if (adaptive_) return false;
+  const uint64_t returns = own_returns_.load(std::memory_order_acquire);
+  if (own_full_at_ != UINT64_MAX) {
+    if (own_full_at_ == returns) return false;  // still full: the next return pumps again
+    own_full_at_ = UINT64_MAX;
+  }
+  size_t index = 0;
+  if (!next_queued_locked(&index)) return false;
+  core::PermitId permit = 0;
+  core::Nanos retry_after_ns = -1;
+  // Under mutex_: the own limiter is a LocalLimiter, which never calls back into the run
+  // from try_acquire, so the lock order is always run, then limiter.
+  const Status st = own_->try_acquire(core::Demand{}, &permit, &retry_after_ns);
+  Item& item = items_[index];
+  if (st != Status::kOk) {
+    // Back to the head of the queue it came from; it asks again when a permit returns
+    // (full by concurrency) or with a waiting acquire (a window, a penalty: time frees it).
+    if (index + 1 == next_fresh_ && item.attempt == 0) {
+      --next_fresh_;
+    } else {
+      retry_.push_front(index);
+    }
+    if (st == Status::kAgain && retry_after_ns < 0) {
+      own_full_at_ = returns;
+      return false;
+    }
+    own_full_at_ = UINT64_MAX;
+    return false;
+  }
+  ++item.attempt;
+  item.ticket = 0;
+  item.own = permit;
+  if (options_.shared) {
+    item.phase = Phase::kAcquiringShared;
+    need_shared_.push_back(item.index);
+  } else {
+    item.phase = Phase::kReady;
+    ready_.push_back(item.index);
+  }
+  return true;
 }
 
 void BatchRun::acquire_shared(Item& item, uint64_t* ticket) {
@@ -254,7 +304,10 @@ void BatchRun::on_shared_granted(void* user, int status, core::PermitId permit) 
 void BatchRun::give_back(const Held& held) {
   // Shared first: it is the scarcer quota, and others wait on it.
   if (held.shared != 0) options_.shared->release(held.shared, std::nullopt);
-  if (held.own != 0) own_->release(held.own, std::nullopt);
+  if (held.own != 0) {
+    own_->release(held.own, std::nullopt);
+    own_returns_.fetch_add(1, std::memory_order_release);  // every caller pumps next
+  }
 }
 
 }  // namespace ptl::exec

@@ -8,7 +8,10 @@
 // Items take their own permits in index order, one outstanding own-acquire at a time:
 // the next item asks only when the previous one was granted, so the limiter never holds
 // more than one of this batch's waiters (a million-item batch costs no million
-// waiters) and cancelling costs one limiter cancel. Retries go before items that never
+// waiters) and cancelling costs one limiter cancel. When the own limit is full by
+// concurrency alone (not adaptive), no acquire waits at all: a permit an item gives back
+// is taken for the next one by the thread that gave it back, without a waiter, a callback
+// or the limiter's lock (own_full_at_). Retries go before items that never
 // asked yet, behind the one whose acquire is already waiting. An attempt holds one own permit and
 // one shared permit (own first, so the shared quota is never held while the batch's own limit makes
 // it wait) and nothing between attempts.
@@ -173,6 +176,10 @@ class BatchRun {
   // The one loop that moves items forward: starts ready items and issues the next
   // acquire. Runs on one thread at a time (pumping_); others leave work for it.
   void pump();
+  void pump_locked(core::UniqueLock& lock) PTL_REQUIRES(mutex_);
+  // Takes an own permit for the next queued item without waiting, if only a permit of this
+  // batch coming back could free one (see own_full_at_). False: issue a waiting acquire.
+  bool own_without_wait_locked() PTL_REQUIRES(mutex_);
   static void on_own_granted(void* item, int status, core::PermitId permit);
   static void on_shared_granted(void* item, int status, core::PermitId permit);
   // Issues item's shared acquire with its estimate; called without mutex_.
@@ -217,6 +224,14 @@ class BatchRun {
   // Own permit granted, shared acquire not issued.
   std::deque<size_t> need_shared_ PTL_GUARDED_BY(mutex_);
   bool own_outstanding_ PTL_GUARDED_BY(mutex_) = false;
+  // The own limiter is private to the run, so when it is full by concurrency alone only an
+  // item of ours giving its permit back frees one: then no acquire waits in it (a waiter
+  // costs a lock section in the limiter and a callback per item). own_returns_ counts the
+  // own permits given back (bumped after the release, read under mutex_); own_full_at_ is
+  // its value when a try found the limiter full, and no try is made again until it moves.
+  // A return that a pump missed is seen by the pump its giver runs next.
+  std::atomic<uint64_t> own_returns_{0};
+  uint64_t own_full_at_ PTL_GUARDED_BY(mutex_) = UINT64_MAX;
   bool pumping_ PTL_GUARDED_BY(mutex_) = false;
   bool canceled_ PTL_GUARDED_BY(mutex_) = false;
   size_t settled_ PTL_GUARDED_BY(mutex_) = 0;

@@ -36,9 +36,16 @@ class WorkerPool {
     for (std::thread& t : threads_) t.join();
   }
 
-  // BatchRun's starter: the item holds its permits; a worker runs it.
+  // BatchRun's starter: the item holds its permits; a worker runs it. An item started by
+  // a worker's own complete() (the permit its last item gave back) runs next on that
+  // worker, past the queue: no lock, no wake-up, and the worker was free anyway.
   static void enqueue(void* pool, BatchRun* run, size_t index, uint32_t attempt) {
     auto* self = static_cast<WorkerPool*>(pool);
+    if (t_next.pool == self && !t_next.full) {
+      t_next.job = {run, index, attempt};
+      t_next.full = true;
+      return;
+    }
     // Notified under the lock: once the job is visible the batch may finish and the
     // pool be destroyed, so the condition variable must not be touched after unlocking.
     core::MutexLock lock(self->mutex_);
@@ -48,15 +55,23 @@ class WorkerPool {
 
  private:
   struct Job {
-    BatchRun* run;
-    size_t index;
-    uint32_t attempt;
+    BatchRun* run = nullptr;
+    size_t index = 0;
+    uint32_t attempt = 0;
   };
+  // The job a worker's complete() started, while it runs complete() (pool set).
+  struct NextJob {
+    WorkerPool* pool = nullptr;
+    Job job;
+    bool full = false;
+  };
+  static thread_local NextJob t_next;
 
   void work() {
+    Job job;
+    bool have_job = false;
     for (;;) {
-      Job job;
-      {
+      if (!have_job) {
         core::UniqueLock lock(mutex_);
         // A loop, not a predicate: clang checks guarded reads in this scope, not in a lambda.
         while (!stopping_ && jobs_.empty()) wake_.wait(lock.native());
@@ -66,12 +81,16 @@ class WorkerPool {
       }
       core::Nanos retry_after_ns = -1;
       const int status = fn_(user_, job.run, job.index, job.attempt, &retry_after_ns);
+      t_next = {this, {}, false};
       try {
         job.run->complete(job.index, status, retry_after_ns);
       } catch (const std::exception& e) {
         // Only if the item function completed its own attempt through the C ABI.
         log::logger().error("batch item {}: {}", job.index, e.what());
       }
+      have_job = t_next.full;
+      job = t_next.job;
+      t_next = {};
     }
   }
 
@@ -83,6 +102,8 @@ class WorkerPool {
   bool stopping_ PTL_GUARDED_BY(mutex_) = false;
   std::vector<std::thread> threads_;
 };
+
+thread_local WorkerPool::NextJob WorkerPool::t_next;
 
 uint32_t worker_count(const RunOptions& options, size_t n, uint32_t asked) {
   const uint32_t ceiling =

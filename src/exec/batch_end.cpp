@@ -68,11 +68,13 @@ void BatchRun::complete(size_t index, int status, Nanos retry_after_ns) {
         cancel();
       }
       give_back(held);  // before settling: when wait() returns, every permit is back
-      int effects;
-      {
-        core::MutexLock lock(mutex_);
-        effects = settle_locked(item, final_status);
+      core::UniqueLock lock(mutex_);
+      const int effects = settle_locked(item, final_status);
+      if (effects == kNothing) {
+        pump_locked(lock);  // the common end: one lock section settles and starts the next
+        return;
       }
+      lock.unlock();
       after_settle(effects);
       break;
     }
@@ -81,8 +83,9 @@ void BatchRun::complete(size_t index, int status, Nanos retry_after_ns) {
 }
 
 BatchRun::Next BatchRun::decide_next(Item& item, int status) {
+  if (status == kOk) return Next::kSettle;
   core::MutexLock lock(mutex_);
-  if (status == kOk || item.attempt >= options_.max_attempts || canceled_) return Next::kSettle;
+  if (item.attempt >= options_.max_attempts || canceled_) return Next::kSettle;
   ++counts_.retries;
   if (options_.retry_wait_ns > 0) {
     item.phase = Phase::kRetryWait;

@@ -92,6 +92,80 @@ TEST(BatchCompletion, CompletingInlineFromTheStartCallbackDoesNotRecurse) {
   ptl_batch_free(b);
 }
 
+// Completions racing from several threads while the limit is full: a permit given back
+// must always reach the next item (a lost hand-over leaves the batch stuck, and wait()
+// times out), never more than the limit run at once, and first attempts start in index
+// order. Every third item fails its first attempt, so retries go back through the queue.
+struct Racing {
+  static constexpr size_t kThreads = 4;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<size_t> started;
+  std::vector<size_t> first_starts;
+  std::vector<uint32_t> attempts;
+  ptl_test::InFlight in_flight;
+  bool stop = false;
+
+  explicit Racing(size_t n) : attempts(n, 0) {}
+
+  static void start(void* u, ptl_batch*, size_t index, uint32_t attempt) {
+    auto* r = static_cast<Racing*>(u);
+    r->in_flight.enter();
+    std::lock_guard<std::mutex> lock(r->mu);
+    if (attempt == 1) r->first_starts.push_back(index);
+    r->attempts[index] = attempt;
+    r->started.push_back(index);
+    r->cv.notify_one();
+  }
+  void serve(ptl_batch* b) {
+    for (;;) {
+      size_t index;
+      uint32_t attempt;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait(lock, [this] { return stop || !started.empty(); });
+        if (started.empty()) return;
+        index = started.front();
+        started.pop_front();
+        attempt = attempts[index];
+      }
+      in_flight.leave();
+      const int status = index % 3 == 0 && attempt == 1 ? 500 : PTL_OK;
+      ASSERT_EQ(ptl_batch_complete(b, index, status, -1), PTL_OK) << ptl_last_error();
+    }
+  }
+};
+
+TEST(BatchCompletion, PermitsGivenBackFromManyThreadsAlwaysReachTheNextItem) {
+  for (uint32_t limit : {1u, 3u}) {
+    const size_t n = 20000;
+    Racing racing(n);
+    ptl_batch_options o = batch_options(limit);
+    o.max_attempts = 2;
+    ptl_batch* b = nullptr;
+    ASSERT_EQ(ptl_batch_start(&o, n, Racing::start, nullptr, &racing, &b), PTL_OK);
+    std::vector<std::thread> servers;
+    for (size_t t = 0; t < Racing::kThreads; ++t) servers.emplace_back([&] { racing.serve(b); });
+    const int waited = ptl_batch_wait(b, 60'000'000'000);
+    {
+      std::lock_guard<std::mutex> lock(racing.mu);
+      racing.stop = true;
+    }
+    racing.cv.notify_all();
+    for (std::thread& t : servers) t.join();
+    ASSERT_EQ(waited, PTL_OK) << "the batch stalled: a permit given back reached no item";
+    ptl_batch_report r = empty_report();
+    ASSERT_EQ(ptl_batch_report_get(b, &r, nullptr, 0), PTL_OK);
+    EXPECT_EQ(r.succeeded, n);
+    EXPECT_EQ(r.retries, (n + 2) / 3);
+    EXPECT_LE(racing.in_flight.peak(), static_cast<int64_t>(limit));
+    EXPECT_LE(r.peak_in_flight, limit);
+    ASSERT_EQ(racing.first_starts.size(), n);
+    for (size_t i = 0; i < n; ++i) ASSERT_EQ(racing.first_starts[i], i) << "index order";
+    ptl_batch_free(b);
+  }
+}
+
 TEST(BatchCompletion, CompleteChecksTheItem) {
   Loop loop;
   ptl_batch_options o = batch_options(1);
