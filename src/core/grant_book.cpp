@@ -4,11 +4,16 @@
 
 namespace ptl::core {
 
-GrantRecord& GrantBook::open(uint64_t permit, uint32_t slot) {
+GrantRecord& GrantBook::open(uint64_t permit, uint32_t slot, const Charges& charges,
+                             Nanos granted_at) {
   if (slot >= held_.size()) held_.resize(std::max<size_t>(slot + 1, held_.size() * 2));
   GrantRecord& r = held_[slot];
-  r = GrantRecord{};
   r.permit = permit;
+  r.granted_at = granted_at;
+  r.settled = 0;
+  r.charges.n = charges.n;
+  std::copy_n(charges.amount.begin(), charges.n, r.charges.amount.begin());
+  std::fill_n(r.entry.begin(), charges.n, 0);
   return r;
 }
 
@@ -28,13 +33,13 @@ void GrantBook::close(uint64_t permit, uint32_t slot, bool keep) {
                   released_.begin() + static_cast<std::ptrdiff_t>(released_first_),
                   released_.end());
       released_first_ = 0;
-      released_.push_back(*r);
+      released_.push_back(*r);  // grows at most kMaxReleased times
       ++released_count_;
     } else if (released_count_ == released_.size()) {
-      released_at(0) = *r;  // at the cap: the oldest record leaves
+      released_at(0).assign_used(*r);  // at the cap: the oldest record leaves
       released_first_ = (released_first_ + 1) % released_.size();
     } else {
-      released_at(released_count_++) = *r;
+      released_at(released_count_++).assign_used(*r);
     }
   }
   r->permit = 0;

@@ -8,6 +8,7 @@
 // synchronized: the owning limiter's mutex guards it.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <vector>
@@ -24,6 +25,17 @@ struct GrantRecord {
   Charges charges;
   std::array<uint64_t, kMaxLimits> entry{};  // window entry ids; 0 = none
 
+  // Copies what `from` holds: its header and its first charges.n amounts and entries (the
+  // rest is unused, and a whole record is ~300 bytes, copied on every kept release).
+  void assign_used(const GrantRecord& from) {
+    permit = from.permit;
+    granted_at = from.granted_at;
+    settled = from.settled;
+    charges.n = from.charges.n;
+    std::copy_n(from.charges.amount.begin(), from.charges.n, charges.amount.begin());
+    std::copy_n(from.entry.begin(), from.charges.n, entry.begin());
+  }
+
   // Whether `unit` was settled already (under `policy`, which the indexes follow).
   bool settled_unit(const PolicySpec& policy, std::string_view unit) const {
     for (size_t i = 0; i < policy.limits.size(); ++i) {
@@ -37,8 +49,9 @@ class GrantBook {
  public:
   static constexpr size_t kMaxReleased = 256;
 
-  // A fresh record for `permit` (slot index `slot`).
-  GrantRecord& open(uint64_t permit, uint32_t slot);
+  // A fresh record for `permit` (slot index `slot`) that charged `charges` at `granted_at`,
+  // with no window entry yet.
+  GrantRecord& open(uint64_t permit, uint32_t slot, const Charges& charges, Nanos granted_at);
   // The record of a held permit, nullptr if it has none (a grant of the lock-free path).
   GrantRecord* held(uint64_t permit, uint32_t slot);
   // Ends a held permit's record; keeps it among the released ones if `keep`.

@@ -372,9 +372,8 @@ Status LocalLimiter::grant_locked(const Charges& c, Nanos now, PermitId* out) {
   PermitId permit;
   try {
     permit = permits_.issue(in_flight());
-    GrantRecord& r = ss.grants.open(permit, static_cast<uint32_t>(permit & PermitTable::kSlotMask));
-    r.granted_at = now;
-    r.charges = c;
+    GrantRecord& r =
+        ss.grants.open(permit, static_cast<uint32_t>(permit & PermitTable::kSlotMask), c, now);
     for (size_t i = 0; i < policy_->limits.size(); ++i) {
       const LimitSpec& l = policy_->limits[i];
       if (!l.held()) r.entry[i] = ss.limits[i].log->record(now, l.window_ns, c.amount[i]);

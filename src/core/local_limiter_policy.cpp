@@ -139,9 +139,8 @@ void LocalLimiter::settle(PermitId permit, const Demand& actual) {
   GrantRecord* r = held ? ss.grants.held(permit, slot) : ss.grants.released(permit);
   if (held && r == nullptr) {
     // Granted on the lock-free path: it charged one request and nothing else.
-    r = &ss.grants.open(permit, slot);
-    r->granted_at = 0;  // unknown; no cap charged it, so none gets a refund
-    r->charges = ss.default_charges;
+    // Its grant time is unknown (0): no cap charged it, so none gets a refund.
+    r = &ss.grants.open(permit, slot, ss.default_charges, 0);
   }
   if (r == nullptr) {
     leave_slow_if_idle_locked(now);

@@ -9,7 +9,7 @@ namespace {
 // Opens and releases grants 1..n (permit i in slot 0, granted at time i), each kept.
 void release_kept(GrantBook& book, uint64_t first, uint64_t last) {
   for (uint64_t permit = first; permit <= last; ++permit) {
-    book.open(permit, 0).granted_at = static_cast<Nanos>(permit);
+    book.open(permit, 0, Charges{}, static_cast<Nanos>(permit));
     book.close(permit, 0, /*keep=*/true);
   }
 }
@@ -52,12 +52,51 @@ TEST(GrantBook, KeepsTheNewestReleasedRecordsUpToItsCapInReleaseOrder) {
 
 TEST(GrantBook, AReleaseNotKeptLeavesNoRecord) {
   GrantBook book;
-  book.open(7, 3);
+  book.open(7, 3, Charges{}, 0);
   ASSERT_NE(book.held(7, 3), nullptr);
   EXPECT_EQ(book.held(8, 3), nullptr);  // another permit of the same slot
   book.close(7, 3, /*keep=*/false);
   EXPECT_EQ(book.held(7, 3), nullptr);
   EXPECT_EQ(book.released(7), nullptr);
+}
+
+TEST(GrantBook, ARecordKeepsWhatItChargedAndAReusedSlotStartsClean) {
+  GrantBook book;
+  Charges c;
+  c.n = 3;
+  c.amount = {5, 6, 7};
+  GrantRecord& r = book.open(1, 2, c, 100);
+  r.entry[0] = 11;
+  r.entry[2] = 13;
+  r.settled = 0b100;
+  book.close(1, 2, /*keep=*/true);
+  const GrantRecord* kept = book.released(1);
+  ASSERT_NE(kept, nullptr);
+  EXPECT_EQ(kept->granted_at, 100);
+  EXPECT_EQ(kept->settled, 0b100u);
+  ASSERT_EQ(kept->charges.n, 3u);
+  EXPECT_EQ(kept->charges.amount[1], 6u);
+  EXPECT_EQ(kept->charges.amount[2], 7u);
+  EXPECT_EQ(kept->entry[0], 11u);
+  EXPECT_EQ(kept->entry[2], 13u);
+  // The next grant in that slot: its own charges, no entry or settle of the last one's.
+  c.amount = {1, 2, 3};
+  const GrantRecord& next = book.open(2, 2, c, 200);
+  EXPECT_EQ(next.settled, 0u);
+  EXPECT_EQ(next.charges.amount[2], 3u);
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(next.entry[i], 0u) << i;
+  // Records reused in the released line carry the new one's amounts, not the old's.
+  for (uint64_t p = 3; p < 3 + GrantBook::kMaxReleased + 5; ++p) {
+    c.amount = {p, p + 1, p + 2};
+    book.open(p, 0, c, static_cast<Nanos>(p) + 300).entry[1] = p * 10;
+    book.close(p, 0, /*keep=*/true);
+  }
+  const uint64_t newest = 2 + GrantBook::kMaxReleased + 5;
+  const GrantRecord* last = book.released(newest);
+  ASSERT_NE(last, nullptr);
+  EXPECT_EQ(last->charges.amount[2], newest + 2);
+  EXPECT_EQ(last->entry[1], newest * 10);
+  EXPECT_EQ(last->entry[0], 0u);
 }
 
 }  // namespace
