@@ -20,6 +20,7 @@ namespace ptl::bench {
 
 void register_batch_overhead();
 void register_batch_makespan();
+void register_abi_overhead();  // bench_abi_overhead.cpp
 
 inline int64_t steady_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(

@@ -573,6 +573,7 @@ void register_all() {
       ->Unit(benchmark::kMillisecond);
   ptl::bench::register_batch_overhead();
   ptl::bench::register_batch_makespan();
+  ptl::bench::register_abi_overhead();
 }
 
 }  // namespace

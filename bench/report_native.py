@@ -96,24 +96,34 @@ def limiter_rows(rep):
         for subject, label in SUBJECTS:
             one = rep.ns_per_op(ar("window", subject, 1))
             v = rep.ns_per_op(ar("policy3", subject, 1))
+            # Context: a policy's windows take the locked path (ADR 22), as one window too
+            # large for the ring does (acqrel/largewindow, core only).
+            locked = ""
+            if subject == "core":
+                lw = rep.ns_per_op(ar("largewindow", subject, 1))
+                locked = f"; one window on the locked path {fmt_ns(lw)} ({v[0] / lw[0]:.2f}x)"
             rep.row(f"local acquire+release with a policy of 3 limits, 1 thread ({label})",
-                    fmt_ns(v), f"one window {fmt_ns(one)}", f"{v[0] / one[0]:.2f}x",
+                    fmt_ns(v), f"one window {fmt_ns(one)}{locked}", f"{v[0] / one[0]:.2f}x",
                     "<= 1.5x the one-window figure",
                     rep.cpu_wait_note(yes(v[0] <= 1.5 * one[0]), ar("window", subject, 1),
                                       ar("policy3", subject, 1)))
 
-    # The same call through ptl_acquire/ptl_release minus the core's. A difference of two
-    # noisy figures, so both the median and the best runs are shown.
+    # The same call through ptl_acquire/ptl_release minus the core's. Judged on the paired
+    # measurement (bench_abi_overhead.cpp: blocks of core and C ABI cycles alternate, the
+    # median of per-pair differences); the difference of the two separate acqrel rows,
+    # each swinging by more than the target between runs, is shown for context.
     @rep.section
     def capi_overhead():
         for kind, kind_label in (("conc", "concurrency only"), ("window", "with a window")):
+            paired = f"abi_overhead/{kind}/iterations:1/real_time"
+            over = rep.median(paired, "overhead_ns")
+            core_paired = rep.median(paired, "core_ns")
             core = rep.ns_per_op(ar(kind, "core", 1))
             capi = rep.ns_per_op(ar(kind, "capi", 1))
             rep.row(f"C ABI call overhead over the C++ core, {kind_label}, 1 thread",
-                    f"{capi[0] - core[0]:+.1f} ns (best {capi[1] - core[1]:+.1f})",
-                    f"core {fmt_ns(core)}", f"{capi[0] / core[0]:.2f}x", "<= 5 ns",
-                    rep.cpu_wait_note(yes(capi[0] - core[0] <= 5), ar(kind, "core", 1),
-                                      ar(kind, "capi", 1)))
+                    f"{over:+.1f} ns paired (separate rows: {capi[0] - core[0]:+.1f})",
+                    f"core {core_paired:.1f} ns (paired)",
+                    f"{(core_paired + over) / core_paired:.2f}x", "<= 5 ns", yes(over <= 5))
 
     # Each repetition interleaves its two sample sets, so the ratio is taken per
     # repetition (paired) and the median of those ratios is the verdict: p99 of 300
