@@ -34,14 +34,18 @@ local function rec_put(id, r)
 end
 
 -- Drops released records no window can count any more, and the oldest beyond the bound.
+-- Counted first: a limiter without windows keeps none, and then one call is all it costs.
 local function trim_released(now)
+  local n = call('ZCARD', K_RT)
+  if n == 0 then
+    return
+  end
   local gone = call('ZRANGEBYSCORE', K_RT, '-inf', '(' .. fmt(now - P.longest - 1), 'LIMIT', 0,
                     512)
   if #gone > 0 then
     call('HDEL', K_R, unpack(gone))
-    call('ZREM', K_RT, unpack(gone))
+    n = n - call('ZREM', K_RT, unpack(gone))
   end
-  local n = call('ZCARD', K_RT)
   if n > MAX_RELEASED then
     gone = call('ZRANGE', K_RT, 0, n - MAX_RELEASED - 1)
     call('HDEL', K_R, unpack(gone))

@@ -6,6 +6,7 @@ local function run(keys, argv)
     keys[1], keys[2], keys[3], keys[4], keys[5], keys[6], keys[7], keys[8], keys[9], keys[10]
   A, CHANNEL, SID = argv, argv[2], argv[3]
   dirty, caps_dirty = false, false
+  reuse_b, reuse_p, kept_b, kept_p = kept_b, kept_p, nil, nil
   local op = ops[argv[1]]
   if not op then
     return redis.error_reply('ptl: unknown limiter op ' .. tostring(argv[1]))
