@@ -128,8 +128,8 @@ int list(ptl_registry* reg, const Options& opts) {
   if (opts.json) {
     std::string out = "[";
     for (size_t i = 0; i < present.size(); ++i) {
-      out +=
-          (i == 0 ? "" : ",") + stats_json(present[i].name, present[i].stats, &present[i].limits);
+      if (i != 0) out += ',';
+      out += stats_json(present[i].name, present[i].stats, &present[i].limits);
     }
     std::printf("%s]\n", out.c_str());
     return 0;

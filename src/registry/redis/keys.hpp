@@ -18,7 +18,9 @@ namespace ptl::core::redis {
 
 struct Keys {
   Keys(std::string_view prefix, std::string_view limiter_name, int db) : name(limiter_name) {
-    tag = "{" + std::string(prefix) + ":" + name + "}:";
+    // Appended, not "{" + ...: GCC 12 at -O3 warns falsely on a string prepended to
+    // (-Wrestrict, GCC bug 105329), which breaks Release builds with warnings as errors.
+    tag.append("{").append(prefix).append(":").append(name).append("}:");
     // Layout 2 (policies): s is the 0.1 layout's name too, so that each layout finds the
     // other's limiter there and refuses it (lua/common.lua); the others are new names,
     // which a 0.1 client never touches.
