@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // abi_overhead/*: what the C ABI adds to an acquire+release cycle of the C++ core, as a
 // paired measurement.
 //

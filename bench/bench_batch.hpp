@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The batch executors' benchmarks (ptl_batch_run, ptl_batch_start), registered into
 // ptl-bench by its main next to the limiter's own.
 //

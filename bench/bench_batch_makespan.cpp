@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // makespan/*: how close a throttled batch comes to its theoretical lower bound (the
 // performance target: makespan / bound <= 1.02), measured with the executors and with a plain
 // acquire loop on the bare limiter, so the executor's cost shows apart from the

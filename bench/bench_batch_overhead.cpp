@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // exec/*: what the batch executors cost per item, next to a plain Boost.Asio thread
 // pool running the same items with no limiter at all, in the same run.
 //

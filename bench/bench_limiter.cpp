@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptl-bench: the local backend's figures of the performance targets, each measured
 // in the same run as the baseline it is judged against.
 //

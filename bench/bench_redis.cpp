@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptl-bench-redis: the redis:// figures of the performance targets, measured in one run
 // against one redis-server (started here on a free loopback port, as the tests do):
 //

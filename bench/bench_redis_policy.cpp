@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptl-bench-redis-policy: what a policy costs the redis:// server (ADR 15, "### redis://"):
 // the server's own time per call (INFO commandstats) and the memory of a limiter's keys
 // (MEMORY USAGE), for the day-long limits of the ADR, against a redis-server it starts

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptl-bench-shm: shm:// acquire+release next to the local backend, in one run, through
 // the C ABI users call (the performance target: shm acquire+release, 1 process <= 2x local).
 //

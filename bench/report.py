@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Prints, as markdown, every performance target of ARCHITECTURE.md section 5 next to
 its baseline from the same run, then every benchmark measured. bench/run.sh calls it;
 it can also re-derive a table from the JSON a run left in the build directory:

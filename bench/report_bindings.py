@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The rows of the bindings against their language's peers (bench/python, bench/rust,
 bench/go), each read from the JSON its run wrote next to the C++ benchmarks' own.
 

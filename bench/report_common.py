@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What the report's sections share: the runs of one bench/run.sh, and the table they fill.
 
 Every performance target of the design (ARCHITECTURE.md section 5) is a ratio to a

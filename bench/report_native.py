@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The rows of the C/C++ benchmarks (ptl-bench, ptl-bench-shm, ptl-bench-redis).
 
 Each function adds the rows of a group of section 5 in the design's order; each section

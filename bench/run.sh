@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Builds the benchmarks in Release, runs them, and prints as markdown every performance
 # target of ARCHITECTURE.md section 5 next to its baseline from the same run, the ratio,
 # the target and a verdict (bench/report.py), then every benchmark measured:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Sourced by the bindings' test scripts: `use_prefix PREFIX` finds the library installed
 # under PREFIX (cmake --install BUILD --prefix PREFIX; lib/, lib64/ or lib/<triplet>/) and
 # exports PKG_CONFIG_PATH (build scripts and cgo link through pkg-config) and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Batch executor entry points: ptl_batch_options into exec::RunOptions, the C
 // callbacks behind small adapters, and ptl_batch handles that are exec::BatchRun.
 #include <chrono>

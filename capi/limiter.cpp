@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Limiter entry points: the hot path (acquire/release) stays a null check and a
 // virtual call; errors go through guarded().
 #include "core/local_limiter.hpp"

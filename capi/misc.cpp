@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Version, status names, last error and logging entry points.
 #include "log/log.hpp"
 #include "shim.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Policy entry points (0.2): policies in and out, acquires with amounts, settle,
 // provider observations and usage. Everything goes through the core's LimiterBackend interface,
 // so every backend serves them.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Preset entry points: the generated table of exec/presets.hpp seen through ptl_preset.
 #include <algorithm>
 #include <cstddef>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Registry entry points: argument checks, then the core registry.
 #include <algorithm>
 #include <cstring>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "shim.hpp"
 
 #include "struct_size.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The shim's one pattern: run a core call, turn every exception into a status code
 // and a thread-local message, so nothing thrown ever crosses the C ABI.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The one struct_size rule of the C ABI (ADR 3, ADR 15), for every struct:
 //   in-structs  are accepted at any size from their first published layout up to the
 //               current one; the fields a smaller (older) caller's struct does not reach

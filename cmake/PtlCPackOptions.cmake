@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # CPACK_PROJECT_CONFIG_FILE (see PtlPackaging.cmake): read by cpack for each generator.
 # Debian packages install to /usr with the multiarch libdir; a tree configured for
 # another prefix (the default /usr/local gives a plain lib/) would package the wrong paths.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Debian packages with CPack (ADR 0011). In a tree configured with
 # -DCMAKE_INSTALL_PREFIX=/usr (GNUInstallDirs then gives the multiarch libdir,
 # lib/<triplet>), `cpack -G DEB` makes, from the install components:
@@ -109,5 +110,26 @@ removes the limiters of any registry (local:, shm://, redis://), and ptl-demo,
 which plays two services sharing one quota, in one process or in several
 through shm:// or redis://, and checks from the outside that the quota was
 never exceeded.")
+
+# ---- the license, where Debian policy puts it: /usr/share/doc/<package>/copyright ------
+# (DEP-5; the MIT text of LICENSE), once per binary package.
+set(_ptl_copyright ${CMAKE_CURRENT_LIST_DIR}/debian/copyright)
+install(FILES ${_ptl_copyright}
+        DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/${CPACK_DEBIAN_RUNTIME_PACKAGE_NAME}
+        COMPONENT runtime)
+install(FILES ${_ptl_copyright}
+        DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/${CPACK_DEBIAN_DEV_PACKAGE_NAME}
+        COMPONENT dev)
+# The tools' package holds two components; one of them brings its copyright.
+if(PTL_BUILD_TOOLS)
+  set(_ptl_cli_doc_component tools)
+elseif("examples" IN_LIST CPACK_COMPONENTS_ALL)
+  set(_ptl_cli_doc_component examples)
+endif()
+if(DEFINED _ptl_cli_doc_component)
+  install(FILES ${_ptl_copyright}
+          DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/${CPACK_DEBIAN_CLI_PACKAGE_NAME}
+          COMPONENT ${_ptl_cli_doc_component})
+endif()
 
 include(CPack)

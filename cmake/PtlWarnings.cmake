@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # PTL_THREAD_SAFETY: clang checks PTL_GUARDED_BY / PTL_REQUIRES (src/core/thread_annotations.hpp)
 # in the library's own targets. GCC has no such analysis, so the option is a no-op there.
 if(PTL_THREAD_SAFETY AND NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")

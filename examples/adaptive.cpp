@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Plays --adaptive: a mock API with a hidden concurrency limit, and one adaptive batch that
 // learns it from 429s through the C ABI (ptl_batch_run).
 #include "adaptive.hpp"

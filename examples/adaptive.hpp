@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // --adaptive: the client meets an API whose limit it does not know. The mock API accepts
 // at most `hidden_limit` calls in flight and answers 429 with a Retry-After to any call
 // over it; the client runs one adaptive batch (ptl_batch_run with ptl_batch_options.adaptive)

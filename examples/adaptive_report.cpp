@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Judges an --adaptive run from its recorded attempts, and prints it.
 #include "adaptive.hpp"
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Smoke check of ptl-demo --svg: runs the demo and checks that the picture exists and is a
 # well-formed SVG document. Run as
 #   cmake -DDEMO=<ptl-demo> -DOUT=<file.svg> "-DARGS=--time-scale;60" -P check_svg.cmake

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptl-demo: two services share one "openai" quota through a registry (the default one,
 // or --uri), in one process or in --processes N; the run is recorded and judged from the
 // outside. Exit status: 0 the quota held, 1 it was exceeded (or a call or a process

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Small pieces both scenarios share: the clock, sleeping, error text, limiter handles and
 // the registration of "openai".
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A mock LLM provider for --scenario tokens: it keeps its own count of requests and tokens
 // per strict sliding window, whatever its callers believe, and answers as OpenAI does:
 // success with x-ratelimit-{remaining,reset}-{requests,tokens} headers, or 429 with

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* pattern.c - the shared-limiter pattern with the C ABI.
  *
  * Register "openai" once at start-up (10 concurrent, 60 per minute), then let any thread

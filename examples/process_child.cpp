@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A child of --processes N (see processes.hpp): runs its slice against the registry the
 // parent named and writes its stamps to the parent, one line each.
 #include <signal.h>

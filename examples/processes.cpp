@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The parent of --processes N (see processes.hpp): registers "openai", starts the children,
 // starts them together, merges their stamps, and never waits longer than its deadlines.
 #include "processes.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // --processes N: the two services run in N child processes of this one, sharing "openai"
 // through a registry that processes can share (p.uri: shm://NAME or redis://HOST:PORT).
 //

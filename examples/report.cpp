@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The verdict is computed from the demo's own stamps, never from the library's counters,
 // so a limiter that lies about itself still fails here.
 #include "report.hpp"

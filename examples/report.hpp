@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Judges a recorded run from the outside (the recorded stamps only, never the library's
 // word) and prints it as text or as one JSON object.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Plays the two-services example with the C++ classes: "openai" is registered once; two
 // flows, translation and summarization, are each a ThrottledParallelBatchFlow with one
 // instance per item, 15 at once; each instance is a node whose call takes a permit of the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The demo's scenario: two services share one registered limiter, and every permit's
 // life is recorded so the report can judge the limiter from the outside.
 #pragma once

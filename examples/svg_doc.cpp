@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "svg_doc.hpp"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The pieces every picture of the demo is written with: a standalone SVG document of
 // hand-written text (no dependencies), so that the same record always gives the same bytes.
 #pragma once

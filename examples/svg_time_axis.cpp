@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "svg_time_axis.hpp"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The time axis of the timeline picture: linear, except that long idle stretches are cut
 // down to a narrow band, so a run that bursts, waits for its window and bursts again still
 // shows both bursts at a readable scale.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Hand-written SVG: a few rectangles, paths and text elements, coordinates to 0.1 unit.
 #include "svg_timeline.hpp"
 

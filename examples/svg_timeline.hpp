@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A timeline picture of a recorded run as a standalone SVG document: hand-written text, no
 // dependencies. render_timeline_svg is a pure function of the record, so it is testable and
 // the same record always gives the same bytes.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Hand-written SVG in the style of svg_timeline.cpp (same palette, fonts and sizes).
 #include "svg_usage.hpp"
 

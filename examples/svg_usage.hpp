@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The picture of --scenario tokens, a standalone SVG document (hand-written, as
 // svg_timeline.hpp): one panel per run, stacked, on one time axis. Each shows what the
 // provider counted in the sliding window ending at each instant, as a share of its max:

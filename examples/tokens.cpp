@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Plays --scenario tokens through the C ABI: the policy is registered once in a private
 // registry, each service takes its handle with ptl_registry_get_or_create_policy, and every
 // call goes acquire (estimate) -> provider -> settle (usage) -> observe headers -> release.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // --scenario tokens: two services share a policy of requests and tokens per window, against
 // a mock provider (mock_provider.hpp) that keeps its own count and has a third consumer the
 // library cannot see. Each call acquires its estimate (prompt + max_tokens), calls, settles

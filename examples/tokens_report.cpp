@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Judges the two runs of --scenario tokens from the provider's own log (never the
 // library's word), prints them side by side, and draws them.
 #include <algorithm>

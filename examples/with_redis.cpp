@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptl-with-redis: runs a command against a private redis-server, for ctest's smoke runs of
 // ptl-demo --uri redis://... (not installed). It starts redis-server on a free loopback port
 // with the redis suites' helper (tests/redis/redis_server.hpp: no persistence, a temporary

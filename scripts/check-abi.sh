@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The checked ABI (ADR 0011): compares the built libpocketflow_throttled.so with the
 # committed baseline abi/<arch>/<soname>.abi using libabigail's abidiff, counting only the
 # types of the public headers (include/pocketflow_throttled), and checks that ptl.h,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Builds the Debian packages of a build tree (cpack -G DEB), checks their files and
 # metadata (dpkg-deb -c / -f / -e), installs them with dpkg, builds the C consumer through
 # pkg-config and the C++ consumer through find_package against the installed system files
@@ -75,7 +76,10 @@ expect_only() {  # PACKAGE REGEX: every file of PACKAGE matches
 step "contents (dpkg-deb -c)"
 expect_file "$runtime_pkg" "$libdir/libpocketflow_throttled.so.0"
 expect_file "$runtime_pkg" "$libdir/libpocketflow_throttled.so.$version"
-expect_only "$runtime_pkg" "^$libdir/libpocketflow_throttled\.so\.0(\.|$)"
+# Each package carries the license where Debian policy puts it (DEP-5, MIT).
+for pkg in "${packages[@]}"; do expect_file "$pkg" "/usr/share/doc/$pkg/copyright"; done
+doc_files='|/usr/share/doc/[^/]+/copyright'
+expect_only "$runtime_pkg" "^($libdir/libpocketflow_throttled\.so\.0(\..*)?$doc_files)$"
 for f in include/pocketflow_throttled/ptl.h include/pocketflow_throttled/ptl.hpp \
     "lib/$multiarch/libpocketflow_throttled.so" "lib/$multiarch/pkgconfig/pocketflow_throttled.pc" \
     "lib/$multiarch/cmake/pocketflow_throttled/pocketflow_throttledConfig.cmake" \
@@ -85,10 +89,10 @@ for f in include/pocketflow_throttled/ptl.h include/pocketflow_throttled/ptl.hpp
 done
 dev_files="/usr/include/pocketflow_throttled/[^/]+\.(h|hpp)|$libdir/libpocketflow_throttled\.so"
 dev_files+="|$libdir/pkgconfig/pocketflow_throttled\.pc|$libdir/cmake/pocketflow_throttled/[^/]+\.cmake"
-expect_only "$dev_pkg" "^($dev_files)$"
+expect_only "$dev_pkg" "^($dev_files$doc_files)$"
 expect_file "$tools_pkg" /usr/bin/ptlctl
 expect_file "$tools_pkg" /usr/bin/ptl-demo
-expect_only "$tools_pkg" '^/usr/bin/ptl(ctl|-demo)$'
+expect_only "$tools_pkg" "^(/usr/bin/ptl(ctl|-demo)$doc_files)$"
 for pkg in "${packages[@]}"; do
   printf '%-28s %s\n' "$pkg" "$(files "$pkg" | tr '\n' ' ')"
 done

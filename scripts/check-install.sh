@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Installs a build into a scratch prefix and builds two consumers against the installed
 # files only: a C program through pkg-config and a C++ program through find_package.
 # Usage: check-install.sh BUILD_DIR

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Fails, naming each, if a type declared inside the library (src/, capi/) has the name of a
 # public one (include/), so that a reader who meets `Limiter` knows which it is (ADR 16).
 # Public types count at namespace scope, i.e. declarations that start a line (clang-format

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The README's first command: install what is needed, build, and run the demo on the
 # default in-process registry. Extra arguments go to ptl-demo (e.g. --json).
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Builds the libFuzzer targets of tests/fuzz with clang under ASan+UBSan (in build-fuzz),
 # with clang's thread-safety analysis as errors (PTL_THREAD_SAFETY), checks their sources
 # with clang-tidy, and runs each for SECONDS (default 60) on a copy of its corpus, plus

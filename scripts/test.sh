@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The README's second command, and what CI runs: install what is needed, check the
 # formatting, clang-tidy, internal type names and clang's thread-safety analysis, then
 # build and run every test in a normal build, under ASan+UBSan and under TSan, and check

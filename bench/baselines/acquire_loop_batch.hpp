@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // acquire_loop_batch: the batch a user writes with the bare limiter and no executor,
 // the baseline that shows the batch executor's own cost apart from the limiter's.
 //

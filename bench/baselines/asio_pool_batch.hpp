@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The batch as plain Boost.Asio runs it, no limiter at all: the floor the batch
 // executors' per-item cost is judged against.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // AtomicFloor: the least any concurrency limiter can cost, one atomic read-modify-write
 // to take a slot under the limit and one to give it back.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // HandwrittenLimiter: the limiter a user writes when no library is at hand, the
 // baseline the local backend must beat.
 //

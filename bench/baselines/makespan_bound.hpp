@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Lower bounds on the makespan of a throttled batch: n items of known durations d[i]
 // under at most C running at once and at most W grants in any closed interval of
 // length T (the strict sliding window of the core: grant k+W comes strictly after

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package bench compares the Go binding of pocketflow-throttled with golang.org/x/time/rate
 // in one run.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 module github.com/pocketflow-throttled/ptl-bench-go
 
 go 1.26.0

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Runs the Go side-by-side benchmark (the binding vs golang.org/x/time/rate) and prints
 # markdown tables: median ns/op of each side over COUNT runs, and the ratio. No benchstat.
 #

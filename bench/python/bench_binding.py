@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """The Python binding side by side with aiolimiter and the original pocketflow-throttled.
 
 Contenders (each skipped, with the reason printed, when it cannot be loaded):

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Benchmarks the Python binding (its C extension hot path, and the ctypes one with
 # PTL_PY_PURE=1) side by side with asyncio.Semaphore, aiolimiter and the original
 # pocketflow-throttled, and prints markdown tables of ratios.

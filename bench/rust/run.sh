@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Runs the Rust side-by-side benchmark (the crate vs governor) and prints markdown tables.
 #
 #   bash bench/rust/run.sh PREFIX

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package ptl
 
 // Functions the C shim calls back. A file with //export may only declare in its preamble.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package ptl binds pocketflow-throttled: many goroutines, processes and hosts share one
 // API quota through a named limiter.
 //

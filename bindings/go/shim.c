@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // C side of the Go binding (see shim.h). Compiled by cgo with the package's flags.
 #include "shim.h"
 

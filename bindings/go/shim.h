@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* C helpers of the Go binding: each fallible call copies ptl_last_error() (thread-local)
  * into a malloc'd string before returning to Go, where a goroutine may change threads. */
 #ifndef PTLGO_SHIM_H

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Runs the Go binding's tests, under the race detector, against an installed copy of the
 # library.
 #

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The optional C extension of RateLimiter's hot path (pocketflow_throttled._speedups,
 ADR 0020); everything else is in pyproject.toml.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Tests the Python binding against a built or installed libpocketflow_throttled.
 #
 #   bash bindings/python/test.sh [DIR]
@@ -41,9 +42,16 @@ venv=${PTL_PY_VENV:-$work/venv}
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 # Install from a copy: pip builds in the source folder, which must stay clean.
 mkdir "$work/pkg"
-cp -r "$here/pyproject.toml" "$here/setup.py" "$here/MANIFEST.in" "$here/README.md" "$here/src" \
-  "$work/pkg/"
+cp -r "$here/pyproject.toml" "$here/setup.py" "$here/MANIFEST.in" "$here/README.md" \
+  "$here/LICENSE" "$here/src" "$work/pkg/"
 "$venv/bin/python" -m pip install -q --disable-pip-version-check "$work/pkg" pytest pytest-asyncio
+# The installed distribution says its license and carries the text.
+"$venv/bin/python" - <<'PY'
+import importlib.metadata as md
+dist = md.distribution("pocketflow-throttled")
+assert dist.metadata["License"] == "MIT", dist.metadata["License"]
+assert any(str(f).endswith("LICENSE") for f in dist.files or []), "no LICENSE in the install"
+PY
 
 # Run from the tests' folder so the installed package (not the source tree) is tested.
 cd "$here/tests"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Finds libpocketflow_throttled for linking.
 //!
 //! 1. `PTL_LIB_DIR`, if set: the directory holding `libpocketflow_throttled.so`.

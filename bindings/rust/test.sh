@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Runs the Rust binding's tests against an installed copy of the library.
 #
 #   bash bindings/rust/test.sh PREFIX

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * ptl.h - the C ABI of pocketflow-throttled.
  *

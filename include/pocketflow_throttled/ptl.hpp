@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptl.hpp - the header-only C++20 layer over the C ABI (ptl.h).
 //
 //   ptl::registry().register_limiter("openai", {.max_concurrent = 10, .max_per_window = 60});

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptl_asio.hpp - Boost.Asio support for ptl.hpp: ptl::async_acquire and an error category
 // for PTL status codes. Include it where you wait asynchronously (it includes ptl.hpp);
 // needs Boost >= 1.74, header-only. PTL_HAS_ASIO is 1 once it is included.

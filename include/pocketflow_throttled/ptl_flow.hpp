@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptl_flow.hpp - PocketFlow's graph and the throttled executors in C++, header-only over the
 // C ABI (the Boost.Asio coroutine forms are in ptl_flow_asio.hpp).
 //

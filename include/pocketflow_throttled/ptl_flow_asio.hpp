@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptl_flow_asio.hpp - the graph's coroutine forms on Boost.Asio (>= 1.74): AsyncNode,
 // AsyncFlow, and a throttled parallel batch node and flow whose items run as coroutines on
 // the caller's executor, with no thread per item.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptl_flow_asio_throttled.hpp - AsyncThrottledParallelBatchNode and
 // AsyncThrottledParallelBatchFlow: the throttled executors with items (or instances) as
 // coroutines through ptl_batch_start. Included by ptl_flow_asio.hpp; see there.

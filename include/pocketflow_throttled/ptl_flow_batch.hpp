@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptl_flow_batch.hpp - the batch executors of ptl.h (ptl_batch_*) in C++: options, statistics,
 // ptl::Batch (completion style, RAII) and the one exception-to-status rule every executor
 // uses. Included by ptl_flow.hpp.

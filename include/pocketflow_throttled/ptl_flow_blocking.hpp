@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptl_flow_blocking.hpp - the blocking batch runner the thread-based throttled nodes and
 // flows share: ptl_batch_run over their per-item work, with each item's exception kept for
 // the caller. Included by ptl_flow_throttled.hpp.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptl_flow_graph.hpp - PocketFlow's graph in C++: nodes wired by actions, copied per visit.
 // Included by ptl_flow.hpp; see docs/adr/0007-cpp-graph.md.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptl_flow_nodes.hpp - PocketFlow's Node, BatchNode, Flow and BatchFlow. Included by
 // ptl_flow.hpp.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptl_flow_rules.hpp - what every throttled executor shares, whether its items run on library
 // threads (ptl_flow_throttled*.hpp) or as Boost.Asio coroutines (ptl_flow_asio_throttled.hpp):
 // the settings and the batch options they make, the statistics, and what a run's failures

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptl_flow_store.hpp - what flows carry besides the graph: Params (per node copy), Shared
 // (the run's store, used from many threads) and the warning hook. Included by
 // ptl_flow_graph.hpp.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptl_flow_throttled.hpp - the original's ThrottledParallelBatchNode and
 // AdaptiveThrottledNode over ptl_batch_run. Included by ptl_flow.hpp.
 //

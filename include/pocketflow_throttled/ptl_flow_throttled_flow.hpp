@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptl_flow_throttled_flow.hpp - the original's ThrottledAsyncParallelBatchFlow (here
 // ThrottledParallelBatchFlow: its instances run on threads; the coroutine form is
 // AsyncThrottledParallelBatchFlow in ptl_flow_asio.hpp) and AdaptiveThrottledBatchFlow over

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptl_policy.hpp - policies in C++ (ABI 0.2; "policies (0.2)" in ptl.h, ADR 15): several
 // limits admitted together, acquires with amounts, settle, provider observations, usage.
 // Included by ptl.hpp, which declares the members of Limiter, Permit and Registry defined here.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptl_presets.hpp - the preset table in C++ (included by ptl.hpp; see ptl_preset_get).
 //
 //   ptl::registry().register_limiter("openai", ptl::Presets::openai_tier1());

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Time in the core: CLOCK_MONOTONIC in nanoseconds, and the Clock a limiter takes it from.
 //
 // Plain int64 nanoseconds (not chrono types) because every deadline and window entry is

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The limits of one limiter, validated once at the boundary.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ConfigLimiter: the base of a backend that holds only 0.1 configs (one window, one
 // cost). It maps the policy interface onto that: a policy must be a 0.1 config
 // (PolicySpec::from_config), a demand at most a tokens amount, and settle/observe are

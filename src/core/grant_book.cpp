@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/grant_book.hpp"
 
 #include <algorithm>

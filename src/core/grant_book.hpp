@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // GrantBook: what each grant of a local limiter charged, so that a release gives back
 // held units and a settle can correct the right window entries.
 //

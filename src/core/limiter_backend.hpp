@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // LimiterBackend: the interface every backend's limiter implements (local, shm, redis).
 //
 // Reference counted intrusively because the C ABI hands out raw pointers that are

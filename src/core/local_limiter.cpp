@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/local_limiter.hpp"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // LocalLimiter: the in-process limiter, shared by the threads of one process.
 //
 // Two modes share one atomic word, state_:

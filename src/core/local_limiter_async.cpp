@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The parts of LocalLimiter that run off the caller's thread or change it from outside:
 // asynchronous acquires and their timer, cancel, penalties, reconfiguration, stats.
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The policy side of LocalLimiter: changing the policy live, settling usage, provider
 // observations, and what ptl_limiter_usage and the stats report (ADR 15).
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/observed_caps.hpp"
 
 #include <algorithm>

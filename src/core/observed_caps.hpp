@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ObservedCaps: what a provider said is left of one unit (ptl_observe), as caps in force.
 //
 // Each observation says "at most `left` more units until `until`". Responses arrive out

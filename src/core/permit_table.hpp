@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // PermitTable: which permits of one limiter are outstanding, without a lock.
 //
 // A permit value is (serial << kSlotBits) | slot. Serials come from one process-wide

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/policy.hpp"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // PolicySpec: the limits of one limiter, all admitted together (ABI 0.2; ADR 15).
 //
 // A limit counts one unit ("requests", "tokens", ...) either per strict sliding window

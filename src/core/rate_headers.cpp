@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/rate_headers.hpp"
 
 #include <algorithm>

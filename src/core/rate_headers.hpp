@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // parse_rate_headers: what an LLM provider's response headers say is left of its quota, for
 // ptl_observe_headers (ABI 0.2, ADR 15 "Observations").
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // SlidingWindow: the amounts granted in the last window of one limit, for a strict
 // sliding limit.
 //

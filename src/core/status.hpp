@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Status codes of the core and the exception that carries a failure's message.
 //
 // The core returns a Status for the outcomes callers handle every day (no capacity,

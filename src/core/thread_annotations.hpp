@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Thread-safety annotations and the annotated mutexes the library's locks use.
 //
 // With clang and -Wthread-safety (cmake -DPTL_THREAD_SAFETY=ON), the compiler checks

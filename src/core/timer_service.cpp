@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/timer_service.hpp"
 
 #include <ctime>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // TimerService: one library thread that runs callbacks at monotonic deadlines.
 //
 // Asynchronous waiters have no thread of their own, so their timeouts and the moments

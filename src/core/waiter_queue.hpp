@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Waiter and WaiterQueue: the first-come-first-served line of a local limiter.
 //
 // A waiter holds nothing while it waits: it is granted concurrency and window room in

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // WindowRing: the grant times of one "at most M requests per window" limit, claimed
 // without a lock (ADR 22).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // AdaptiveController: the concurrency of an adaptive node or flow, steered by the
 // upstream's rate-limit signals (backoff) and by runs of successes (recovery).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // BatchRun: one run of n items (a parallel batch node's calls or a parallel batch
 // flow's instances) under the batch's own limiter and, optionally, a shared one.
 //

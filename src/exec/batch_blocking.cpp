@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The blocking style of a batch: a pool of library threads behind BatchRun's starter,
 // each running one attempt at a time and reporting its end.
 #include <algorithm>

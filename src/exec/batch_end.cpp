@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The second half of BatchRun: how an attempt ends (retry, fallback, settle), rate-limit
 // signals, cancelling, waiting and the report.
 #include <algorithm>

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # cmake -DIN=policies.csv -DOUT=policies_table.cpp [-DPRESETS=presets.csv] -P gen_policies.cmake
 # Turns the provider policy table (see the comment at the top of policies.csv) into the C++
 # table of exec/preset_policies.hpp. Checks every row and stops the build on the first bad

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # cmake -DIN=presets.csv -DOUT=presets_table.cpp -P gen_presets.cmake
 # Turns the preset table (see the comment at the top of presets.csv) into the C++ table
 # of exec/presets.hpp. Checks every row and stops the build on the first bad one.

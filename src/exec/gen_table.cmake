@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # What gen_presets.cmake and gen_policies.cmake share: reading a CSV table whose last column
 # is free text, and writing the generated C++ file around the rows they build.
 

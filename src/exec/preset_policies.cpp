@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "exec/preset_policies.hpp"
 
 #include "exec/presets.hpp"

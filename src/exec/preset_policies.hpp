@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Provider policies: the limits LLM providers publish, per account tier and model, as
 // policies of several limits (ADR 15), generated at build time from exec/policies.csv (the
 // one place the values live) by gen_policies.cmake. They sit next to the 0.1 presets of

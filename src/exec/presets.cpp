@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "exec/presets.hpp"
 
 namespace ptl::exec {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The preset table: the original library's Presets and FlowPresets, generated at build
 // time from exec/presets.csv (the one place the values live) by gen_presets.cmake.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "log/log.hpp"
 
 #include <memory>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The library's logger: spdlog, off until a user asks for it through the C ABI.
 #pragma once
 

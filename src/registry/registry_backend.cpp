@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "registry/registry_backend.hpp"
 
 #include <cstdlib>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // RegistryBackend: named limiters, the interface every backend implements.
 //
 // Names and configs arrive validated (capi/ checks arguments); a backend reports its

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Usage: check_exports.sh LIBRARY EXPECTED_SONAME
 # Fails if the library defines a dynamic symbol outside ptl_*, defines none of the C ABI,
 # has another SONAME, or carries the test-only hooks (shm:// crashes, the local: clock).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Adaptive concurrency: bounds, growth of at least one, one backoff per wave, changes
 // made in place on the live limiter, convergence under an upstream's hidden limit, and
 // signals that reach a parent batch.

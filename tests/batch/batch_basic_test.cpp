@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The blocking style's everyday promises: results land by index, limits hold and are
 // used, items are granted in index order.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The completion style: items started by callback and reported done later, from an
 // event-loop thread or inline; cancel, free while running, wait.
 #include <gtest/gtest.h>

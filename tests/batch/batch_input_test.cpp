@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Bad input to the batch entry points: a status and a message naming the problem, and
 // nothing runs.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Nested and shared limits: flows x calls, and one named quota over several batches.
 #include <gtest/gtest.h>
 #include <pocketflow_throttled/ptl.h>

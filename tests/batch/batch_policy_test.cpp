@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The executors with policies (0.2): items state their estimate for the shared limiter,
 // settle their real usage, and hand their response headers to the batch; an options struct
 // of 0.1's size still works.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Retries, waits between attempts, fallback and the two failure policies.
 #include <gtest/gtest.h>
 #include <pocketflow_throttled/ptl.h>

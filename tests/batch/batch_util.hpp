@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Helpers of the batch suites: options in one line, an in-flight witness for items, and
 // a simulated upstream API whose concurrency limit the client does not know.
 #pragma once

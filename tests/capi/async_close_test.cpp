@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptl_acquire_async on private limiters: completion with PTL_ECLOSED when the last
 // reference goes (for registered limiters of every backend see tests/conformance).
 #include <random>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Limiter configs through every C ABI entry point: defaults, bad and extreme values.
 #include <cfloat>
 #include <cmath>

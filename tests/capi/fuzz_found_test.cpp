@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Defects the fuzz targets of tests/fuzz found, each as a plain test of the C ABI. The
 // inputs that found them are kept in tests/fuzz/regressions/, named for what they are.
 #include <sys/mman.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Every C ABI entry point with good and bad input: NULL arguments, the stats out-struct,
 // URIs, logging.
 #include <sys/mman.h>

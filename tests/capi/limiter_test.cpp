@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Private limiters (ptl_limiter_create): reference counting, and privacy. Limiter
 // behaviour common to every backend is in tests/conformance.
 #include "capi_util.hpp"

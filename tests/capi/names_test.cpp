@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Limiter names through the process default registry (NULL): bad names are refused there
 // too. The same checks on private registries of every backend are in tests/conformance.
 #include <string>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The process default registry (NULL) and private "local:" registries: what only the
 // in-process backend has. Registry behaviour common to every backend is in
 // tests/conformance.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // C ABI version, status names and the thread-local last error.
 #include <climits>
 #include <string>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ChaosRun: worker processes (chaos_worker.cpp) on one limiter, their grant lines read
 // from pipes, kills at random, and the intervals in which live processes held permits.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Chaos: 8 worker processes of 2 threads share one limiter (4 permits at once) while the
 // test kills one of them at random every 0.5-1 s (SIGKILL, while it holds permits or
 // waits in line) and starts a fresh one in its place, on shm:// and on redis://. An

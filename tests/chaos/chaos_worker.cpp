@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptl_chaos_worker: one process of the chaos tests (chaos_test.cpp).
 //
 //   ptl_chaos_worker URI NAME THREADS HOLD_US

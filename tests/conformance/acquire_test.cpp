@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // acquire and try_acquire on every backend: permits, timeouts, retry_after, sharing between
 // registries, and the queue that try_acquire must not jump.
 #include <climits>

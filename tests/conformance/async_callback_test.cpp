@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptl_acquire_async on every backend: callbacks that call back in, races with cancel, one
 // FIFO line with sync waiters, many waiters of several registries each served once.
 #include <memory>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptl_acquire_async and ptl_cancel on every backend: exactly-once callbacks, inline grants,
 // hand-overs by a release of another registry, cancel, timeouts, one line with sync waiters.
 #include "async_util.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "conformance.hpp"
 
 #include <sys/mman.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The C ABI conformance suite: every TEST_P of this folder runs against each registry
 // backend (the C ABI's semantics and guarantees are the same on every backend), through a
 // registry of its own: local:, shm://<a segment of this test> and, when built with

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Weighted costs on every backend: limits, release_cost corrections, sliding, overflow.
 #include <climits>
 

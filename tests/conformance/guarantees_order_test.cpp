@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The guarantees under real threads, on every backend: FIFO grant order across the
 // registries that share a limiter, and no starvation.
 #include <vector>

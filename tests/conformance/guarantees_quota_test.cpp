@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The guarantees under real threads, on every backend: never over quota, and a window
 // that is used to the full.
 #include <random>

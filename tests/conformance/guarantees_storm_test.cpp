@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The guarantees under real threads, on every backend: no trace of timeouts and
 // cancels, and live reconfiguration under load.
 #include <mutex>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Helpers shared by the guarantee suites: thread hammers, random work, mixed acquires.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Limiter names through every registry entry point of every backend: bad and good UTF-8,
 // lengths, NULL; good names round-trip through the backend's storage and its listing.
 #include <string>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptl_limiter_penalize on every backend: a 429 pauses every sharer, queued waiters too.
 #include <climits>
 

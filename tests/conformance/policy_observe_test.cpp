@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Policies under load and what providers say: atomic admission of several limits with
 // threads of several registries checked by an outside observer; ptl_observe,
 // ptl_observe_headers and ptl_limiter_usage on every backend.

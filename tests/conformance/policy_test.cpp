@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Policies through the C ABI (ABI 0.2, ADR 15): several limits admitted together,
 // amounts, settle, and policies in and out, on every backend.
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Queue discipline on every backend: waiters that leave, and conditions that change while
 // a waiter sleeps.
 #include <string>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptl_limiter_reconfigure on every backend: live limit changes keep in-flight permits and
 // the window's history, wake waiters that now fit and fail those that never can.
 #include "conformance.hpp"

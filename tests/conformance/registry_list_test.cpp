@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptl_registry_list on every backend: name order with configs, early stops, callbacks that
 // call into the registry, consistency under concurrent mutation, long listings.
 #include <set>

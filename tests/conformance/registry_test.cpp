@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The registry on every backend: register, replace in place, get, get_or_create, and their
 // races between threads of several registries.
 #include <barrier>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptl_release on every backend: double, forged, foreign and stale permits are PTL_EINVAL
 // and change nothing; permits are unique across limiters, registries and threads.
 #include <mutex>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // remove, reset and close on every backend, and what handles and waiters of a removed
 // limiter see: local: keeps them working on the detached limiter (ADR 3), shm:// closes
 // them (ADR 8), redis:// reports the name gone (ADR 9). Backend::removed_status says which.

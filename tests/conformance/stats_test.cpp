@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Limiter statistics on every backend: exact counts, configs, window eviction, and no
 // trace of timed-out acquires.
 #include <vector>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The strict sliding window on every backend: a closed interval, room exactly when the
 // oldest grant leaves it, a log that grows with the grants and stays exact.
 #include "conformance.hpp"

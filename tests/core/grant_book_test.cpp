@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // GrantBook: the records of held grants and the short line of released ones.
 #include "core/grant_book.hpp"
 

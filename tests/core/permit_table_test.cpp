@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/permit_table.hpp"
 
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The local limiter on simulated time (ManualClock): windows, timeouts, penalties and
 // asynchronous deadlines, to the nanosecond and without sleeping. What a test waits for in
 // real time is only another thread's reaction to a step of the simulated clock, bounded by

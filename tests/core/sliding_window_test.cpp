@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/sliding_window.hpp"
 
 #include <gtest/gtest.h>

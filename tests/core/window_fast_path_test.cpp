@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The local limiter's lock-free window path (WindowRing, ADR 22) as a whole: its answers
 // to the nanosecond on simulated time, and its guarantees under real threads while other
 // threads keep switching the limiter between its lock-free and locked paths.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // WindowRing: the lock-free claim of a "max requests per window" limit.
 #include "core/window_ring.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptl::async_acquire over Boost.Asio: completion on the handler's executor (never inline),
 // callbacks, use_future, use_awaitable, timeouts, cancellation, work tracking, and the
 // ptl error category.

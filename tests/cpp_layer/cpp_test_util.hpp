@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Helpers shared by the C++ layer suites: polling for a state, unique names.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptl::LimiterConfig, ptl::Limiter, ptl::Permit and ptl::Error: RAII, move semantics,
 // timeouts, try-acquire and how failures surface.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Policies in C++ (ptl_policy.hpp): round trips through every way of making a limiter,
 // acquires with amounts, settle before and after release, observations, usage and the
 // provider policies of ptl_presets.hpp.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptl::Registry and ptl::registry(): the shared-limiter pattern, named limiters shared by threads,
 // and the registry operations with their errors.
 #include <gtest/gtest.h>

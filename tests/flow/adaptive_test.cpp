@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // AdaptiveThrottledNode against an API with a hidden concurrency limit, learning carried
 // from one run to the next, recovery, and AdaptiveThrottledBatchFlow backing off on an
 // instance's RateLimitHit or on signals propagated by its nodes.

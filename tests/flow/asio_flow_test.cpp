@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The coroutine forms (ptl_flow_asio.hpp) on an io_context with one thread: AsyncNode
 // retries, AsyncFlow routing, the async throttled batch node (peak exactly bounded, results
 // in order, all on the io thread), waits for grants and retries that keep run() going, and

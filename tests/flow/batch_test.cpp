@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptl::Batch, the completion style in C++: attempts started by the library and completed
 // from other threads, statuses and report, cancel, and a Batch destroyed while attempts run.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Helpers shared by the flow suites: an in-flight observer with a peak, grant timestamps,
 // and a short random pause that makes items overlap and finish out of order.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // PocketFlow's graph: prep/exec/post order, action routing, retries and their wait,
 // fallbacks, batch nodes and batch flows, params merging, copies per visit, warnings.
 // (Wiring rules, loops' lifetime and the params/shared containers: wiring_test.cpp.)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The C++ layer's names: the settings both executor families share (ThrottledNodeSettings,
 // ThrottledFlowSettings), one verb for statistics (stats()), one spelling of "cancelled",
 // max_per_window for what counts over window_seconds; and the deprecated old names, which

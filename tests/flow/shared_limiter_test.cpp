@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The two-services example: two flows (translation and summarization) run at the same
 // time, 15 instances each, and every call of their nodes takes the registered limiter
 // "openai" (10 at once, 60 per window). Together they never pass either limit, and every

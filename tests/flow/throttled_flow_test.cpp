@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ThrottledParallelBatchFlow: failure isolation, params per instance (never shared between
 // parallel instances), nested limits (flows x calls), statistics and presets.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ThrottledParallelBatchNode: results in input order under its limit, fail-fast and collect
 // policies, retries and fallback, rate-limit recognition, Retry-After, presets, statistics.
 #include <gtest/gtest.h>

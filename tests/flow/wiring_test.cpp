@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Wiring: loops live as long as their flow and are freed with it, wiring that would slice a
 // node is refused, and the params and shared containers name their problems.
 #include <gtest/gtest.h>

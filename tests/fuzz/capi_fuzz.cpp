@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptl_fuzz_capi: the input is a program of C ABI calls. Byte 0 picks the registry (bit 0:
 // shm:// on a segment named for this process, created afresh and unlinked for every
 // input; else bit 2: the process default registry (NULL), emptied after every input; else

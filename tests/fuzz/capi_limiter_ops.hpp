@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The limiter steps of ptl_fuzz_capi (create, stats, reconfigure, acquire in every form,
 // release of held, released and forged permits, async acquire and cancel, penalize,
 // references) and step(), which dispatches on the opcode. Included by capi_ops.hpp.

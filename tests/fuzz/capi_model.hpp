@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The harness's bookkeeping for ptl_fuzz_capi: the limiter handles it holds, the permits
 // it holds, and one record per asynchronous acquire (whose callback may run on a library
 // thread). Everything here is owned by one input and dropped at its end.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The steps of ptl_fuzz_capi: one C ABI call each, its operands drawn from the input, its
 // outcome checked against the contract (ptl.h: each call's semantics and the guarantees) and
 // against the harness's model of the registry and of its private limiters.

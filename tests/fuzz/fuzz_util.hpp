@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Shared by the fuzz targets: a front-to-back reader of the input bytes (so that seeds
 // can be written by hand), the status checks that trap on a broken contract, and the
 // harness's own model of valid names and configs (written independently of the

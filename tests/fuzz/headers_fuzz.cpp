@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptl_fuzz_headers: the input is a set of response headers for ptl_observe_headers, one
 // "name:value" per line (a line without ':' has a NULL value; one starting with 0x01 a NULL
 // name). Whatever they say, on a limiter counting every unit the parser knows:

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Writes the hand-made seeds of tests/fuzz/corpus/{capi,uri}/seed-*.
 
 The capi seeds are programs in the encoding of capi_fuzz.cpp / capi_ops.hpp /

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptl_fuzz_uri: the input, up to its first NUL, is a registry URI for ptl_registry_open.
 // Whatever it is, the open ends in PTL_OK, PTL_EINVAL, PTL_ENOTFOUND or PTL_EBACKEND,
 // with a message when it fails, and never crashes, leaks or hangs.

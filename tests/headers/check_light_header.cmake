@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Lists what `#include <pocketflow_throttled/ptl.hpp>` reads and fails on anything outside
 # the allowed set. Run by ctest with -DCXX=... -DINCLUDE_DIR=... -DWORK_DIR=...
 set(allowed ptl.h ptl.hpp ptl_policy.hpp ptl_presets.hpp)

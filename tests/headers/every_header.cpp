@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Every public header in one translation unit, in no particular order: they must agree with
 // one another, and clang-tidy (scripts/lint.sh) reads them all through this file.
 

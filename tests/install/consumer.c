@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Built against the *installed* library with `pkg-config --cflags --libs
  * pocketflow_throttled`: the shared-limiter pattern from C, checked. Exits non-zero if
  * anything is off. */

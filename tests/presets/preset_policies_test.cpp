@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The provider policy table (exec/preset_policies.hpp), white-box through the core: every
 // policy is a valid core::PolicySpec, its names are unique and never a 0.1 preset's, lookup is
 // case-insensitive, and the compiled table is exactly the data file, src/exec/policies.csv

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The preset table: complete against the original library (pocketflow-throttled 0.2.0,
 // Presets and FlowPresets), reachable by name and by listing, through C and C++.
 #include <gtest/gtest.h>

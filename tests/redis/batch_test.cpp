@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Calls of one process that arrive together go out in one batch (ADR 21): the link's
 // group commit, and the limiter's guarantees with many threads on one registry.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Crash safety on redis://: a holder killed with SIGKILL loses its permit within its
 // session's lease, a killed waiter is passed over at once; a server restart in the middle of a run
 // gives clean PTL_EBACKEND errors and no double grants afterwards.

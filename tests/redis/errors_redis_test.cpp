@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Failures on redis://: bad URIs, passwords, unreachable servers, a server that goes
 // away and comes back, and on_error=open. Each gives a clear error within bounded time.
 #include <string>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Helpers of the multi-process redis:// tests: worker processes (worker.cpp), their
 // grant logs on the Redis server's clock, and the checks of the global invariants.
 #pragma once

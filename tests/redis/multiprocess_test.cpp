@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Four processes of two threads each hammer one redis:// limiter; every grant is logged
 // on the Redis server's clock and the global invariants are checked from outside.
 #include <string>

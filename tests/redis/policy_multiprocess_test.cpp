@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Policies across real processes on redis:// (ADR 15): a three-limit policy (requests per
 // window, tokens per window, tokens held) hammered by four processes, checked from
 // outside on the server's clock; and a killed holder's held amounts coming back.

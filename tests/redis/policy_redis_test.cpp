@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Policies on redis:// (ADR 15), one process: several limits admitted together, settle,
 // observations shared through the server, live policy changes, exact read-back, window
 // entries that stop taking grants W/1024 after their first, and the 0.1 key layout

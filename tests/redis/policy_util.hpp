@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Helpers of the redis:// policy tests (ADR 15). Policies have no C ABI yet in this
 // tree, so these tests and their worker drive the core's RegistryBackend and
 // LimiterBackend directly (ptl_core, linked statically), against the same real

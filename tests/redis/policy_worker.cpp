@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptl_redis_policy_worker: one process of the multi-process redis:// policy tests (ADR 15).
 //
 //   ptl_redis_policy_worker hammer URI NAME THREADS GRANTS SEED OUT_FILE

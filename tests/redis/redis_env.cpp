@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The GoogleTest environment of the redis:// suites: one redis-server per test process,
 // started by the first call of redis() (so a test that needs none starts none) and stopped
 // after the last test.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A library built with -DPTL_WITH_REDIS=OFF: redis:// URIs are refused with a message.
 #include <gtest/gtest.h>
 #include <pocketflow_throttled/ptl.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // RedisServer: a real redis-server (Debian's) on a free loopback port, for the redis://
 // suites; RedisClient: a plain hiredis connection for what the tests ask the server
 // directly (TIME, SHUTDOWN, keys).

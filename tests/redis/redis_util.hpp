@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Helpers of the redis:// suites: registries on the test server, and the C ABI helpers of
 // tests/capi (configs, RAII handles, stats, polling), which apply unchanged.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // What only the redis:// registry has: keys under a prefix and a hash tag, prefixes and
 // databases apart, limits a Lua number holds, handles bound to names, PTL_REGISTRY_URI.
 // (The registry behaviour every backend shares is in tests/conformance.)

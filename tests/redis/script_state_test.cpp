@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The limiter code keeps the state it last wrote in its locals between calls and skips
 // decoding b when b is still exactly that (lua/common.lua, ADR 21). These tests drive the
 // code itself through a Link (white-box: no registry, no client cache) and read which

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Liveness per process on redis:// (ADR 9): at default settings a killed holder's permits
 // come back within the 3 s session lease; a release made while the server is away is kept
 // and delivered once it answers; a place in line the server could not be told about is

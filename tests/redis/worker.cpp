@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptl_redis_worker: one process of the multi-process redis:// tests.
 //
 //   ptl_redis_worker hammer URI NAME THREADS GRANTS HOLD_US OUT_FILE

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Closing: every ptl_registry_close and last ptl_limiter_unref returns, whoever closes
 // last (the test thread, a thread that was waiting, an async callback on the agent
 // thread), with waiters and async acquires still pending; and nothing is lost on the way.

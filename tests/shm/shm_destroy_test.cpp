@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptl_registry_destroy on shm://: deletes a segment nobody else uses, refuses while
 // another process is attached (saying how many) unless PTL_FORCE, and is PTL_EINVAL on the
 // backends that have no segment.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A full /dev/shm: every call that needs room the segment cannot get fails with
 // PTL_EBACKEND (or PTL_ENOMEM) and a message naming the segment and the size, changes
 // nothing, and succeeds once there is room again. Each test runs on a small tmpfs of its

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Helpers of the full-segment suite: a private small tmpfs on /dev/shm for each test (in
 // a mount namespace of the test process's own), a filler file that takes its free
 // space, and limiters that use up what is left inside the segment's file.

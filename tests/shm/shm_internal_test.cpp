@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // White-box tests of the shm:// backend's parts (linked to ptl_core, not through the C
 // ABI): the agent's stop protocol, forced into its one racy interleaving by a hook; a
 // limiter left without a window log on a full segment; the window log's coalescing, at

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A grant observer shared between processes: the parent test and its ptl_shm_worker
 // processes map one memfd and log every grant into it, on CLOCK_MONOTONIC (one clock
 // for every process of the host). The same recording rules as tests/support's

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // An observer of policy grants shared between the test and its ptl_shm_policy_worker
 // processes (one memfd, CLOCK_MONOTONIC). Every recorded quantity errs on the limiter's
 // side, so a limit it shows exceeded was exceeded:

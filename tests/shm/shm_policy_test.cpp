@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Policies on shm:// (ADR 15), through the core API: several limits admitted together
 // across real processes (ptl_shm_policy_worker), settle, observations shared between
 // processes, live policy changes, and held amounts of a killed holder coming back.

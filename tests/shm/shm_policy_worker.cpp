@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptl_shm_policy_worker: the other processes of the policy tests, through the core API
 // (core::RegistryBackend), started with posix_spawn.
 // Usage: ptl_shm_policy_worker MODE URI LIMITER OBSERVER_FD [ARGS...]

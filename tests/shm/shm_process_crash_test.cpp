@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // shm:// across real processes, crash safety: kill -9 of holders, of waiters, of
 // processes inside the library's locks, and fork(). Reclaim times are measured and
 // printed; their bounds only guard against hangs.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // shm:// across real processes: the global invariants under 4 processes x 2 threads, and
 // first come first served across processes.
 #include <vector>

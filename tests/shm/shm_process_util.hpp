@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The fixture of the multi-process suites: an shm:// registry, a grant observer shared
 // with the worker processes (ptl_shm_worker, started with posix_spawn), and helpers to
 // start, await and kill them. Workers still running at the end are killed.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // What an shm:// segment costs: removed limiters give their memory back, and a window's
 // log grows with the grants made, not with the limit. (The registry and limiter behaviour
 // that every backend shares is in tests/conformance.)

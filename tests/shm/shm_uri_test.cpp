@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // shm:// URIs through the C ABI: names, modes, and segments that are not ours.
 #include <fcntl.h>
 #include <sys/mman.h>

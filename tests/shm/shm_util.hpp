@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Helpers of the shm:// suites: a registry on a segment of its own, removed at scope
 // exit, and a limiter registered in it. Builds on the C ABI suites' helpers.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptl_shm_worker: the other processes of the multi-process tests, started with
 // posix_spawn. Usage: ptl_shm_worker MODE URI LIMITER OBSERVER_FD [ARGS...]
 //   hammer TAG MILLIS  two threads acquire (in every way) and release until MILLIS

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Helper shared by the async suites: one ptl_acquire_async request and its outcome.
 #pragma once
 

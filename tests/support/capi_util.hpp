@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Small helpers shared by the C ABI suites: configs, RAII handles, stats, polling.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Making a core LocalLimiter of given limits on a given clock, for the white-box suites.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // GrantObserver: an outside witness of a limiter's grants, for invariant tests.
 //
 // A test thread calls on_grant() right after an acquire returns a permit and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Helpers shared by the limiter suites: a holding thread, and a stats comparison.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ManualClock: a core::Clock whose time moves only when the test says so.
 //
 // A limiter built on it reads simulated time; advance() moves the time and runs the timers

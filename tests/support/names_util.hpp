@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Limiter names that the C ABI must refuse (not 1 to 255 bytes of valid UTF-8) and names
 // it must accept, edge cases included.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // How late a multi-process test's logged grant stamp may follow the true grant.
 //
 // Workers stamp a grant with the Redis server's TIME right after the acquire returns, so a

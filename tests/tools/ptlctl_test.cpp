@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptlctl against an shm:// registry that this test process shares with it: what the tool
 // registers, the program sees; what the program holds, the tool shows; bad usage and an
 // unreachable server give exit statuses 2 and 1 with messages naming the problem.

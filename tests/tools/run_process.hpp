@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Runs a program with its output captured in files, as a shell would: for the tests of
 // command-line tools. Nothing here depends on the library.
 #pragma once

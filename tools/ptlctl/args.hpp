@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Command-line parsing for ptlctl: strict, with messages that name the bad argument.
 #pragma once
 

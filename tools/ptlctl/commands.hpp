@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The ptlctl commands, each on an open registry but destroy (which deletes one). They
 // return the process exit status: 0 done, 1 the registry refused or failed (message
 // already on stderr).

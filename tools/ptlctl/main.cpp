@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ptlctl: lists, watches and administers the limiters of a shared registry (shm:// or
 // redis://). See `ptlctl --help`; the commands are in commands.cpp.
 #include <pocketflow_throttled/ptl.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // How ptlctl prints: aligned text tables for people, JSON for scripts.
 #pragma once
 

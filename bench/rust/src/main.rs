@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! The pocketflow-throttled crate against governor, in one run; prints markdown tables.
 //!
 //! What is compared: governor is an in-process, rate-only limiter (GCRA: a rate plus a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """An independent observer of grants, used to judge "never over quota" from the outside.
 
 Each use of a limiter records (call, granted, released): `call` just before acquiring,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A child process of test_processes.py: uses limiter NAME of registry URI from many tasks
 and prints its (call, granted, released) stamps as JSON on stdout."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """ThrottledAsyncParallelBatchFlow and AdaptiveThrottledBatchFlow."""
 
 import asyncio

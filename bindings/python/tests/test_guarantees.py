@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Never over quota (threads, event loops, many tasks), and cancellation leaves nothing.
 
 An independent observer (see _helpers.py) judges every run from its stamps; the same

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """RateLimiter's hot path: the C extension (_speedups) when built, else Python over ctypes.
 
 test.sh runs the whole suite twice, with the extension and with PTL_PY_PURE=1; the tests

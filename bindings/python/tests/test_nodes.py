@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """ThrottledParallelBatchNode and AdaptiveThrottledNode."""
 
 import asyncio

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Policies (native ABI 0.2) in Python: Limit, register_policy, amounts, settle, observe,
 observe_headers, usage, provider presets; and the drop-in API left as it was."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Presets and FlowPresets: the original's names and values, read from the native table."""
 
 import dataclasses

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Two Python processes share one limiter through shm://: together never over quota."""
 
 import json

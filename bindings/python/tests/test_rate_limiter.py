@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """RateLimiter: the original's API and behaviour, on the native limiter."""
 
 import asyncio

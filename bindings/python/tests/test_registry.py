@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """LimiterRegistry: the original's class methods and semantics, plus configure(uri)."""
 
 import asyncio

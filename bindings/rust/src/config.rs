@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Limiter configuration and statistics.
 use std::ffi::CString;
 use std::time::Duration;

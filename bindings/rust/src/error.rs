@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! The error type: one variant per `PTL_E*` status, each with the library's message.
 use std::ffi::CStr;
 use std::fmt;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! The async acquire: a plain `Future` over `ptl_acquire_async`, needing no runtime.
 //!
 //! The library completes the acquire through a C callback, exactly once, on any thread:

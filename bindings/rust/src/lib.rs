@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Safe Rust bindings to **pocketflow-throttled**: share one API quota between threads,
 //! processes and hosts.
 //!

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Limiters and the permits they grant.
 use std::fmt;
 use std::mem::ManuallyDrop;

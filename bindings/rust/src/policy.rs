@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Policies (ABI 0.2): several limits admitted together, acquires with amounts, settled
 //! usage, the provider's own counts (observations and response headers), usage, and the
 //! provider policies the library ships.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Registries: limiters by name, in one process (`local:`), one host (`shm://NAME`) or a
 //! fleet (`redis://HOST:PORT`).
 use std::ffi::CStr;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Raw declarations of the C ABI (`include/pocketflow_throttled/ptl.h`), written by hand.
 //!
 //! Only what the safe layer uses is declared. Everything here is `unsafe` to call and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! The async acquire under a hand-written executor: grants, timeouts, cancellation by drop.
 mod common;
 

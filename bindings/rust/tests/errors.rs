@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Every failure is the right `Error` variant, with the library's message.
 mod common;
 

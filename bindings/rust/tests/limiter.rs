@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Blocking acquire, try-acquire, permits and registries, with real threads.
 mod common;
 

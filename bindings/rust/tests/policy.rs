@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Policies (ABI 0.2): round-trips, amounts, settle, observations and response headers,
 //! usage, provider policies, the async acquire with amounts, and several limits held under
 //! threads with an outside observer.

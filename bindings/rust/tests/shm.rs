@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! shm://: two registries, and two processes, share one limiter.
 mod common;
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "registry/local/local_registry.hpp"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // LocalRegistry: the "local:" backend, a map of names to in-process limiters.
 #pragma once
 

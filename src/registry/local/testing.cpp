@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "registry/local/testing.hpp"
 
 #include "registry/local/local_registry.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Test hooks of the local: backend (white-box; not part of the C ABI), in the test-only
 // library ptl_local_testing: the shipped library cannot be put on another clock.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Backend: what the limiters of one redis:// registry share: the options, the command
 // link, the subscriber, the scheduler, the session's heartbeat, and the map from channels to
 // the limiters that listen on them.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "registry/redis/connection.hpp"
 
 #include <hiredis/hiredis.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Connection: one hiredis connection, opened with bounded time and authenticated.
 //
 // hiredis stays behind this file and reply.hpp: nothing else of the library includes it,

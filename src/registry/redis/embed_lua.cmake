@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # cmake -DOUT=script.cpp -DIN="common.lua;acquire.lua;..." -P embed_lua.cmake
 # Joins the limiter's Lua files, in the order given, into one body and wraps it twice
 # (lua/common.lua says why): as a library of Redis functions for FUNCTION LOAD, whose one

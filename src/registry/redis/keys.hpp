@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Keys: the names one limiter uses in Redis.
 //
 // Every key of a limiter starts with the hash tag {PREFIX:NAME}, so a Redis Cluster

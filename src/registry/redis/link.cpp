@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "registry/redis/link.hpp"
 
 #include <linux/futex.h>

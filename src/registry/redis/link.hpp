@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Link: the command side of a redis:// registry. A pool of connections shared by every
 // thread of the registry, the limiter code, and the reconnection policy.
 //

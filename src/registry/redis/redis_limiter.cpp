@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "registry/redis/redis_limiter.hpp"
 
 #include <algorithm>

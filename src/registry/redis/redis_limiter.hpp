@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // RedisLimiter: a limiter whose state lives in Redis, shared by every process and host
 // that opens the same redis:// registry and name.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The policy half of RedisLimiter (ADR 15 on redis://): the policy as the server keeps
 // it, settle, observations, penalties, live policy changes and the reports.
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The session half of RedisLimiter: the heartbeat, kept releases, and the sync that makes
 // the server agree with what this process really holds (ADR 9, "Liveness").
 #include <mutex>

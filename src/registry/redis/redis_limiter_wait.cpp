@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The waiting half of RedisLimiter: tickets, notifications, timers, cancel.
 #include <algorithm>
 #include <atomic>

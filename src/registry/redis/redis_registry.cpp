@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "registry/redis/redis_registry.hpp"
 
 #include "core/thread_annotations.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // RedisRegistry: the redis:// backend. Limiters live in a Redis server under a prefix
 // (default "ptl"), shared by every process and host that opens the same server, database
 // and prefix.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Reply: an owned hiredis reply with the few readers the backend needs.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "registry/redis/scheduler.hpp"
 
 #include <condition_variable>

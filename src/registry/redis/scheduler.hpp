@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Scheduler: one thread per redis:// registry that runs tasks at monotonic times: the
 // session heartbeats, the timers that cover a window's next free moment, and the deadlines
 // of asynchronous waiters. Tasks may make one round trip to Redis, which is why this

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The limiter code of the redis:// backend (lua/*.lua, embedded at build time).
 #pragma once
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The redis:// backend, included by src/CMakeLists.txt when PTL_WITH_REDIS is on.
 # hiredis (Debian's libhiredis-dev, found through pkg-config) is linked privately: the
 # shared library needs it at run time, but exports none of it (capi/ptl.map).

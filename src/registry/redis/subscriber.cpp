@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "registry/redis/subscriber.hpp"
 
 #include <poll.h>

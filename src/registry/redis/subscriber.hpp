@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Subscriber: the notification side of a redis:// registry. One thread and one
 // connection in subscribe mode receive what the limiter script publishes (a grant
 // handed to one of our waiters, the next moment the window frees, a removal) on each

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // RedisOptions: what a redis:// URI says, checked once when the registry opens.
 //
 //   redis://[[USER]:PASSWORD@]HOST[:PORT][/DB][?prefix=P&lease=S&on_error=fail|open&timeout=S]

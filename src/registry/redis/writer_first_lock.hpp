@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // WriterFirstLock: a reader-writer lock that lets a waiting writer in before new readers
 // (glibc's PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP; std::shared_mutex prefers
 // readers there). Meets SharedMutex for std::shared_lock and std::unique_lock.

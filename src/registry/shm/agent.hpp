@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Agent: one library thread per (process, attached segment).
 //
 // It is the process's presence in the segment: it claims a process-table entry and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The segment's allocator: size-class free lists over a bump region, under the arena
 // lock (a leaf: callers may hold the registry or a limiter lock, nothing is locked
 // under it).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Destroying an shm:// segment: unlinking its file once no other process uses it.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // FileLock: the flock of a segment's file that serializes creating, validating, attaching
 // to and destroying it between processes. Held only for those steps; the kernel releases
 // it if its holder dies, so a creator that died half-way leaves a segment the next opener

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // What grants charged, after the fact: the released log (permits released with units
 // still to settle) and settle itself (ADR 15).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The shm:// segment's layout: every structure that lives in shared memory.
 //
 // One segment per shm://NAME (/dev/shm/ptl.NAME). It holds offsets, never pointers: each

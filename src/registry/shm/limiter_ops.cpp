@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "registry/shm/limiter_ops.hpp"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The operations on one limiter block in the segment, shared by every handle (of any
 // process) and by the agent threads. The state they keep is described in layout.hpp;
 // the semantics are the local limiter's (src/core/local_limiter.hpp, ADR 1, 2 and 15):

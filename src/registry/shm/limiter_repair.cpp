@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The crash side of limiter_ops.hpp: the lock with its repair, sweeps for dead
 // processes, and removal.
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "registry/shm/name_table.hpp"
 
 #include <cstring>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The registry's names: an open-addressing hash table from name to limiter block.
 //
 // Every function requires the registry lock. An entry is published by one store of its

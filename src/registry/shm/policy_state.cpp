@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "registry/shm/policy_state.hpp"
 
 #include <algorithm>

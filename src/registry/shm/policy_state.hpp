@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The policy of an shm limiter as it lives in its block (ADR 15): limits at storage
 // indexes that stay put while the limit does, listed in policy order by `order`; units
 // at indexes that stay put while the unit does, with their observations. A waiter's

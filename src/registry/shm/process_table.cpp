@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "registry/shm/process_table.hpp"
 
 #include <unistd.h>

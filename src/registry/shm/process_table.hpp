@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The process table: who is attached, and whether a permit's owner is still alive.
 //
 // An owner is (entry index, generation). It is alive exactly while its agent thread

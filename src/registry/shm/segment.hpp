@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Segment: this process's attachment to one shm:// segment.
 //
 // One per (process, segment file), shared by every registry and limiter handle of the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "registry/shm/shm_limiter.hpp"
 
 #include <algorithm>

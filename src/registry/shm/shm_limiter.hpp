@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ShmLimiter: a handle on one limiter of an shm:// segment.
 //
 // All state is in the segment (limiter_ops.hpp, policy_state.hpp, grants.hpp); the

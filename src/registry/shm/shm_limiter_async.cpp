@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ShmLimiter's asynchronous side: acquire_async, cancel, and close (the last handle
 // reference completes this handle's pending acquires with kClosed). Waiters queue in
 // the segment like any other; the process's agent (agent.hpp) completes them.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The policy side of ShmLimiter (ADR 15), as LocalLimiter's: changing the policy live,
 // settling usage, provider observations, and what usage and stats report.
 #include <algorithm>

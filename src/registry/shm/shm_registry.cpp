@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "registry/shm/shm_registry.hpp"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ShmRegistry: the "shm://NAME" backend. The registry (names -> limiters) and every
 // limiter's state live in a POSIX shared-memory segment, so every process that opens
 // the same URI shares the same limiters. See docs/adr/0008-shm-backend.md.

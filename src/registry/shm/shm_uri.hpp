@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // shm://NAME[?mode=0600&create=1]: which segment, the mode it is created with, and
 // whether opening may create it.
 #pragma once

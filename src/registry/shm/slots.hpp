@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The slots of one shm limiter: permits held and waiters in line, and the FIFO queue
 // of waiters threaded through them.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "registry/shm/sync.hpp"
 
 #include <errno.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Process-shared synchronization: robust mutexes and futexes on shared words.
 //
 // Every lock in the segment is a robust, process-shared pthread mutex: when its holder

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "registry/shm/testing.hpp"
 
 #include <signal.h>

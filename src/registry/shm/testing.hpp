@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Test hooks of the shm:// backend (white-box; not part of the C ABI), in the test-only
 // library ptl_shm_testing: the shipped library cannot crash itself on purpose.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "registry/shm/window_log.hpp"
 
 #include <algorithm>

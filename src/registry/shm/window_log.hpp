@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The sliding-window log of one windowed limit of an shm limiter: a ring of
 // (time, amount) entries in the segment with core::SlidingWindow's semantics (ADR 15):
 // strict over the closed interval [T - window, T], and a grant less than window / 1024

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Built against the *installed* package with find_package(pocketflow_throttled): the
 // shared-limiter pattern in C++, checked. Exits non-zero if the quota was exceeded or a call
 // failed.

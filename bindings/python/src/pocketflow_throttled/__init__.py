@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """
 PocketFlow Throttled - rate-limited parallel execution for PocketFlow, on a native limiter
 =========================================================================================

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Loading libpocketflow_throttled through ctypes: structs, prototypes, status -> exception.
 
 The library is found, in this order:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* pocketflow_throttled._speedups: RateLimiter's hot path in C (ADR 0020).
  *
  * Optional: built at `pip install` time when a C compiler and the Python headers exist;

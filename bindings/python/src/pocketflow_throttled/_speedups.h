@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* pocketflow_throttled._speedups: what its files share (private: in the sdist, not
  * installed; ADR 0020). One extension module, built by setup.py from
  *

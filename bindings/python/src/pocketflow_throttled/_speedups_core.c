@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* pocketflow_throttled._speedups: Core, RateLimiter's base class (see _speedups.c and
  * _speedups.h). */
 #include "_speedups.h"

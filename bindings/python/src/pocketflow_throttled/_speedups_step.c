@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* pocketflow_throttled._speedups: Step, the awaitable of Core.__aenter__ and __aexit__
  * (see _speedups.c and _speedups.h). */
 #include "_speedups.h"

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Acquiring a native permit without blocking the event loop.
 
 `acquire_async` first tries once (ptl_try_acquire: no queue jumping). Otherwise it starts a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Exceptions: RateLimitHit (as the original library) and the native library's errors.
 
 Every native failure raises a subclass of PtlError that also derives from the built-in

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Throttled parallel batch flows: PocketFlow's AsyncParallelBatchFlow, with a limit on how
 many flow instances run at once (and start per minute).
 

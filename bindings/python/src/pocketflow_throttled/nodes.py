@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Throttled parallel batch nodes: PocketFlow's AsyncParallelBatchNode under a limiter.
 
 - ThrottledParallelBatchNode: fixed limits (max_concurrent, max_per_minute).

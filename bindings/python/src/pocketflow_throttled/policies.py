@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Policies (native ABI 0.2): several limits admitted together, amounts, settle, observations.
 
 A policy is a list of limits, each counting one unit (requests, tokens, input_tokens,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Rate limit presets for popular APIs, read from the native library's table.
 
 The values live only in the library (ptl_preset_list); this module builds the original

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """RateLimiter: the original library's class, backed by a native limiter.
 
 Two limits are enforced together: at most `max_concurrent` permits held at once, and at

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """LimiterRegistry: named limiters shared by every component that uses the same name.
 
 The registry is the native one. By default it is the process default registry (the same

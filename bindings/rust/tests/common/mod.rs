@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Test helpers: a minimal executor (no runtime crate), a sleep future, an in-flight observer.
 #![allow(dead_code)]
 use std::future::Future;

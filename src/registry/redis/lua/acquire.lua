@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- acq PV TICKET C1 .. CN: a permit now, or a place in line.
 -- PV is the policy version the caller resolved its demand under, C1..CN its charge per
 -- limit; a caller behind a policy change gets {'stale', POLICY} and resolves again (so

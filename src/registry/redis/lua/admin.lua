@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- reg MODE SH CW N UNIT MAX WNS WUS ...: creates the limiter, or changes its policy in
 -- place (policy.lua: limits that continue keep their state). MODE 'create' fails if it
 -- exists, 'replace' changes it, 'goc' returns the existing policy instead, 'update'

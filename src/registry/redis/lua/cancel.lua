@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- cxl TICKET REASON: a waiter gives up (REASON 't' timed out, 'c' cancelled, 'x' closed
 -- or lost). If its ticket is still in line it leaves; if a grant was already handed to it
 -- (the notification is still on its way) the grant is undone entirely, window entry

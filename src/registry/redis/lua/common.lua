@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- The limiter code of the redis:// backend. The build joins common.lua, the op files and
 -- main.lua into one body and wraps it twice (embed_lua.cmake): as a library of Redis
 -- functions (FUNCTION LOAD once, then FCALL), used where the server has them (7.0 and

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Grants: their records, admission in every limit at once, the hand-offs to the line,
 -- and what gives grants back (release, reap, undo).
 --

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- One call: binds the call's keys and arguments, runs the op, writes b (and c) if it changed.
 -- The library registers run as its function; the script form ends with run(KEYS, ARGV).
 local function run(keys, argv)

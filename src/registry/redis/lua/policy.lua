@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- A live policy change (ADR 15, core::match_limits): every limit that continues keeps
 -- its state (its held amount, or its window log and sum); a new limit starts empty.
 -- Grant records, waiters and observations follow their limits to the new indexes.

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- rel GRANT TOKENS HANDOFF_TICKET: gives a permit back, with what it holds in every held
 -- limit; TOKENS is 0.1's release_cost ('' = none): the grant's tokens are settled to it
 -- first, unless settled already. Forgets the hand-off record it came with ('' = none).

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- hb: the caller's process is alive (its heartbeat, every third of a lease while it holds
 -- or waits for anything here); it also reaps the sessions of processes that died.
 -- Returns {1 if the limiter exists, 1 if the caller's session was still known, wake us}.

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- The window logs and the provider's observations (ADR 15).
 --
 -- A windowed limit's log is a ring of CAP entries (time, amount) in the string key w,
