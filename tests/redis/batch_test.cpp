@@ -301,5 +301,48 @@ TEST(RedisBatch, ABrokenBatchLosesNoPermit) {
   for (ptl_permit p : all) EXPECT_EQ(ptl_release(lim, p), PTL_OK);
 }
 
+// A reply lost after the server granted: the call times out on the client (the server is
+// busy), the server runs it afterwards and grants it to the session, and the process keeps
+// heartbeating for the permit it really holds. Nothing would reap that grant, so the
+// acquire that failed makes the next heartbeat a sync, which frees what the process does
+// not hold. A limiter without that sync keeps the grant for as long as the holder lives.
+TEST(RedisBatch, AGrantWhoseReplyWasLostIsFreedByTheNextHeartbeat) {
+  // Calls time out after 50 ms; the lease of 6 s means a heartbeat every 2 s, a sync only
+  // when the last contact is 4 s old, and no session expires while the server is busy for
+  // 300 ms below.
+  RedisReg reg("timeout=0.05&lease=6");
+  const std::string name = unique_name("lost-reply");
+  Lim lim = redis_limiter(reg, name.c_str(), make_cfg(4));
+  ptl_permit held;
+  ASSERT_EQ(ptl_try_acquire(lim, &held, nullptr), PTL_OK) << ptl_last_error();
+  // The session's first heartbeat is a sync whatever happened; let it pass, so that the
+  // one after the lost reply is a plain beat unless the failed acquire asks for a sync.
+  sleep_ns(2500 * kMs);
+  const ptl_limiter_stats before = stats_of(lim);
+  // A script that keeps the server busy for 300 ms: commands sent meanwhile wait unread.
+  RedisClient admin(redis().port());
+  std::thread busy([&admin] {
+    admin.command({"EVAL",
+                   "local t = redis.call('TIME') local t0 = t[1] * 1e6 + t[2] "
+                   "repeat t = redis.call('TIME') until t[1] * 1e6 + t[2] - t0 >= 300000 "
+                   "return 1",
+                   "0"});
+  });
+  sleep_ns(100 * kMs);  // the script runs (for 200 ms more)
+  ptl_permit lost;
+  EXPECT_EQ(ptl_try_acquire(lim, &lost, nullptr), PTL_EBACKEND) << "the reply cannot come in time";
+  busy.join();
+  // The server did grant it once it could: a second acquire was counted.
+  EXPECT_TRUE(wait_until([&] { return stats_of(lim).total_acquired == before.total_acquired + 1; },
+                         10 * kSec))
+      << "the timed-out acquire never reached the server; the test proves nothing";
+  // Then the next heartbeat (within 2 s) frees it, while the permit really held stays held.
+  EXPECT_TRUE(wait_until([&] { return stats_of(lim).in_flight == 1; }, 5 * kSec))
+      << stats_of(lim).in_flight << " in flight: the lost grant is stranded";
+  EXPECT_EQ(stats_of(lim).in_flight, 1u);
+  EXPECT_EQ(ptl_release(lim, held), PTL_OK);
+  EXPECT_TRUE(wait_until([&] { return stats_of(lim).in_flight == 0; }, 10 * kSec));
+}
+
 }  // namespace
 }  // namespace ptl_test
