@@ -34,6 +34,8 @@ rm -rf "$bind_prefix"
 cmake --install "$root/build-ci" --prefix "$bind_prefix" >/dev/null
 bash "$root/bindings/rust/test.sh" "$bind_prefix"
 bash "$root/bindings/go/test.sh" "$bind_prefix"
+# go get as a user runs it: a file:// module proxy serving bindings/go, no replace line.
+bash "$root/scripts/check-go-get.sh" "$bind_prefix"
 rm -rf "$bind_prefix"
 
 step "install and consume (pkg-config from C, find_package from C++)"

@@ -23,7 +23,7 @@ import (
 	"testing"
 	"time"
 
-	ptl "github.com/pocketflow-throttled/ptl-go"
+	ptl "github.com/pocketflow-throttled/pocketflow-throttled/bindings/go"
 	"golang.org/x/time/rate"
 )
 

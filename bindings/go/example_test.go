@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"time"
 
-	ptl "github.com/pocketflow-throttled/ptl-go"
+	ptl "github.com/pocketflow-throttled/pocketflow-throttled/bindings/go"
 )
 
 // Register a limiter once at start-up; use it by name anywhere, from any goroutine.

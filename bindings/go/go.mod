@@ -1,4 +1,4 @@
 // SPDX-License-Identifier: MIT
-module github.com/pocketflow-throttled/ptl-go
+module github.com/pocketflow-throttled/pocketflow-throttled/bindings/go
 
 go 1.24

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	ptl "github.com/pocketflow-throttled/ptl-go"
+	ptl "github.com/pocketflow-throttled/pocketflow-throttled/bindings/go"
 )
 
 // observer counts permits held as seen from the outside, and the peak.

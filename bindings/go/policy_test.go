@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	ptl "github.com/pocketflow-throttled/ptl-go"
+	ptl "github.com/pocketflow-throttled/pocketflow-throttled/bindings/go"
 )
 
 func newPolicy(t testing.TB, limits ...ptl.Limit) *ptl.Limiter {

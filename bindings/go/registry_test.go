@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	ptl "github.com/pocketflow-throttled/ptl-go"
+	ptl "github.com/pocketflow-throttled/pocketflow-throttled/bindings/go"
 )
 
 func TestRegistryLifecycle(t *testing.T) {
