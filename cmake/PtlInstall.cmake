@@ -24,10 +24,25 @@ install(FILES
   DESTINATION ${PTL_CMAKE_DIR} COMPONENT dev)
 
 # The .pc file finds the prefix relative to itself, so an installed tree can be moved
-# (or installed with --prefix somewhere else than configured) and still work.
-file(RELATIVE_PATH PTL_PC_TO_PREFIX "${CMAKE_INSTALL_FULL_LIBDIR}/pkgconfig" "${CMAKE_INSTALL_PREFIX}")
-string(REGEX REPLACE "/$" "" PTL_PC_TO_PREFIX "${PTL_PC_TO_PREFIX}")
+# (or installed with --prefix somewhere else than configured) and still work. An install
+# into /usr (the Debian packages) names /usr instead, as distributions' .pc files do:
+# pkg-config then drops -I/usr/include and -L of the multiarch libdir, its own system
+# folders, and prints just -lpocketflow_throttled. Which one is chosen at install time,
+# by the prefix installed into (cmake --install --prefix, CPack's).
+file(RELATIVE_PATH _ptl_pc_to_prefix "${CMAKE_INSTALL_FULL_LIBDIR}/pkgconfig"
+     "${CMAKE_INSTALL_PREFIX}")
+string(REGEX REPLACE "/$" "" _ptl_pc_to_prefix "${_ptl_pc_to_prefix}")
+set(PTL_PC_PREFIX "\${pcfiledir}/${_ptl_pc_to_prefix}")
 configure_file(pkgconfig/pocketflow_throttled.pc.in
   ${CMAKE_CURRENT_BINARY_DIR}/pocketflow_throttled.pc @ONLY)
-install(FILES ${CMAKE_CURRENT_BINARY_DIR}/pocketflow_throttled.pc
-  DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig COMPONENT dev)
+set(PTL_PC_PREFIX "/usr")
+configure_file(pkgconfig/pocketflow_throttled.pc.in
+  ${CMAKE_CURRENT_BINARY_DIR}/pc-system/pocketflow_throttled.pc @ONLY)
+install(CODE "
+  set(_ptl_pc \"${CMAKE_CURRENT_BINARY_DIR}/pocketflow_throttled.pc\")
+  if(CMAKE_INSTALL_PREFIX STREQUAL \"/usr\")
+    set(_ptl_pc \"${CMAKE_CURRENT_BINARY_DIR}/pc-system/pocketflow_throttled.pc\")
+  endif()
+  file(INSTALL DESTINATION \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_LIBDIR}/pkgconfig\"
+       TYPE FILE FILES \"\${_ptl_pc}\")"
+  COMPONENT dev)

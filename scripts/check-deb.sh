@@ -169,6 +169,8 @@ pcfile+=/pocketflow_throttled.pc
 [ "$pcfile" = "$libdir/pkgconfig/pocketflow_throttled.pc" ] || fail "pkg-config found $pcfile"
 flags=$("${clean_env[@]}" pkg-config --cflags --libs pocketflow_throttled)
 echo "pkg-config --cflags --libs pocketflow_throttled: $flags"
+# A system install names /usr: pkg-config leaves out its own system folders.
+[ "$(echo $flags)" = "-lpocketflow_throttled" ] || fail "pkg-config printed '$flags' for a system install"
 # shellcheck disable=SC2086  # flags are words on purpose
 "${clean_env[@]}" cc -std=c11 -Wall -Werror -o "$work/consumer-c" "$root/tests/install/consumer.c" \
   $flags -lpthread
