@@ -52,6 +52,9 @@ dist = md.distribution("pocketflow-throttled")
 assert dist.metadata["License"] == "MIT", dist.metadata["License"]
 assert any(str(f).endswith("LICENSE") for f in dist.files or []), "no LICENSE in the install"
 PY
+# The package type-checks (its py.typed promises annotations that hold).
+"$venv/bin/python" -m pip install -q --disable-pip-version-check mypy
+"$venv/bin/python" -m mypy --config-file "$here/pyproject.toml" "$here/src/pocketflow_throttled"
 
 # Run from the tests' folder so the installed package (not the source tree) is tested.
 cd "$here/tests"

@@ -360,8 +360,8 @@ def new_stats() -> LimiterStats:
 def stats_dict(st: LimiterStats) -> dict:
     d = config_dict(st.config)
     d["max_cost_per_window"] = st.config.max_cost_per_window or None
-    for field, _ in LimiterStats._fields_[2:]:
-        d[field] = getattr(st, field)
+    for entry in LimiterStats._fields_[2:]:
+        d[entry[0]] = getattr(st, entry[0])
     return d
 
 
@@ -372,3 +372,10 @@ def to_ns(seconds: float | None) -> int:
     if seconds != seconds or seconds < 0:
         raise ValueError(f"timeout must be None or >= 0 seconds, not {seconds!r}")
     return min(int(seconds * 1e9), 2**63 - 1)
+
+
+def pointer(out: ctypes.c_void_p) -> int:
+    """The address a successful create or get wrote into `out` (never NULL then)."""
+    if out.value is None:
+        raise RuntimeError("pocketflow_throttled: the library returned PTL_OK and a NULL handle")
+    return out.value

@@ -110,6 +110,23 @@ class Presets:
         """{preset name: description}."""
         return {name: config.description for name, config in cls.CONFIGS.items()}
 
+    # The provider policies (policy(), policies(), list_policies() below), reachable from
+    # the class too.
+    @staticmethod
+    def policy(name: str) -> PresetPolicy:
+        """A provider policy by name; KeyError if there is none."""
+        return policy(name)
+
+    @staticmethod
+    def policies() -> List[PresetPolicy]:
+        """Every provider policy."""
+        return policies()
+
+    @staticmethod
+    def list_policies() -> Dict[str, str]:
+        """{policy name: description}."""
+        return list_policies()
+
 
 class FlowPresets:
     """Flow presets (max_concurrent_flows, max_flows_per_minute) for throttled flows, and
@@ -246,7 +263,3 @@ def list_policies() -> Dict[str, str]:
     """{policy name: description}, like Presets.list_presets()."""
     return {p.name: p.description for p in policies()}
 
-
-Presets.policy = staticmethod(policy)
-Presets.policies = staticmethod(policies)
-Presets.list_policies = staticmethod(list_policies)

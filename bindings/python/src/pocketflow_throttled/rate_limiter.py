@@ -150,7 +150,7 @@ class RateLimiter(_Core):
         cfg = N.make_config(max_concurrent, max_per_window, window_seconds)
         out = ctypes.c_void_p()
         N.check(N.lib.ptl_limiter_create(ctypes.byref(cfg), ctypes.byref(out)))
-        self._init(_Handle(out.value), None)
+        self._init(_Handle(N.pointer(out)), None)
 
     def _init(self, handle: _Handle, name: Optional[str]) -> None:
         self._set_handle(handle)
@@ -251,7 +251,7 @@ class RateLimiter(_Core):
         p = _pol._NativePolicy(policy)
         out = ctypes.c_void_p()
         N.check(N.lib.ptl_limiter_create_policy(p.ref, ctypes.byref(out)))
-        self = cls._from_handle(_Handle(out.value), None)
+        self = cls._from_handle(_Handle(N.pointer(out)), None)
         self._has_policy = True
         return self
 
@@ -392,7 +392,7 @@ class RateLimiter(_Core):
                 cfg = N.make_config(c.max_concurrent, c.max_per_window or None,
                                     c.window_seconds, c.max_cost_per_window or None)
                 N.check(N.lib.ptl_limiter_create(ctypes.byref(cfg), ctypes.byref(out)))
-            self._set_handle(_Handle(out.value))
+            self._set_handle(_Handle(N.pointer(out)))
 
     def __repr__(self) -> str:
         cfg = self._stats().config

@@ -141,7 +141,7 @@ class LimiterRegistry:
                 f"LimiterRegistry.register('{name}', ...) or use get_or_create().",
             )
         N.check(rc)
-        return cls._wrap(reg, name, out.value)
+        return cls._wrap(reg, name, N.pointer(out))
 
     @classmethod
     def get(cls, name: str) -> RateLimiter:
@@ -165,7 +165,7 @@ class LimiterRegistry:
                 reg.ptr, N.encode_name(name), ctypes.byref(cfg), ctypes.byref(out)
             )
         )
-        return cls._wrap(reg, name, out.value)
+        return cls._wrap(reg, name, N.pointer(out))
 
     # ---- policies (native ABI 0.2) -----------------------------------------------------
 
@@ -195,7 +195,7 @@ class LimiterRegistry:
         reg, out = cls._reg, ctypes.c_void_p()
         N.check(N.lib.ptl_registry_get_or_create_policy(reg.ptr, N.encode_name(name), p.ref,
                                                         ctypes.byref(out)))
-        return cls._wrap(reg, name, out.value)
+        return cls._wrap(reg, name, N.pointer(out))
 
     @classmethod
     def exists(cls, name: str) -> bool:
