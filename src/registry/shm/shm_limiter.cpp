@@ -80,6 +80,7 @@ void ShmLimiter::fail_unserved(LimiterBlock& b) const {
 const core::PolicySpec& ShmLimiter::policy_locked() {
   if (cached_version_ != b_->policy_version) {
     cached_policy_ = policy_of(*seg_, *b_);
+    default_demand_ = demand_of(*b_, core::resolve_charges(cached_policy_, nullptr, 0));
     cached_version_ = b_->policy_version;
   }
   return cached_policy_;
@@ -87,6 +88,7 @@ const core::PolicySpec& ShmLimiter::policy_locked() {
 
 UnitDemand ShmLimiter::resolve_locked(const core::Demand& demand) {
   const core::PolicySpec& p = policy_locked();
+  if (demand.n == 0) return default_demand_;  // most calls: one request, nothing to look up
   return demand_of(*b_, core::resolve_charges(p, demand.amounts, demand.n, demand.lenient_tokens));
 }
 

@@ -70,6 +70,7 @@ class ShmLimiter final : public core::LimiterBackend {
   std::string name_;
   // Guarded by the limiter's lock (every thread of this process takes it too).
   core::PolicySpec cached_policy_;
+  UnitDemand default_demand_;  // what a demand naming no unit charges under cached_policy_
   uint64_t cached_version_ = UINT64_MAX;
 };
 
