@@ -95,10 +95,6 @@ bool BatchRun::next_queued_locked(size_t* index) {
 void BatchRun::pump() {
   Ref keep(this);
   core::UniqueLock lock(mutex_);
-  pump_locked(lock);
-}
-
-void BatchRun::pump_locked(core::UniqueLock& lock) {
   if (pumping_) return;  // the pumping thread re-reads the state before it stops
   pumping_ = true;
   for (;;) {

@@ -177,7 +177,6 @@ class BatchRun {
   // The one loop that moves items forward: starts ready items and issues the next
   // acquire. Runs on one thread at a time (pumping_); others leave work for it.
   void pump();
-  void pump_locked(core::UniqueLock& lock) PTL_REQUIRES(mutex_);
   // Takes an own permit for the next queued item without waiting, if only a permit of this
   // batch coming back could free one (see own_full_at_). False: issue a waiting acquire.
   bool own_without_wait_locked() PTL_REQUIRES(mutex_);

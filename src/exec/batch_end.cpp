@@ -69,13 +69,11 @@ void BatchRun::complete(size_t index, int status, Nanos retry_after_ns) {
         cancel();
       }
       give_back(held);  // before settling: when wait() returns, every permit is back
-      core::UniqueLock lock(mutex_);
-      const int effects = settle_locked(item, final_status);
-      if (effects == kNothing) {
-        pump_locked(lock);  // the common end: one lock section settles and starts the next
-        return;
+      int effects;
+      {
+        core::MutexLock lock(mutex_);
+        effects = settle_locked(item, final_status);
       }
-      lock.unlock();
       after_settle(effects);
       break;
     }
