@@ -202,16 +202,18 @@ bool BatchRun::own_without_wait_locked() {
     } else {
       retry_.push_front(index);
     }
-    if (st == Status::kAgain && retry_after_ns < 0) {
-      own_full_at_ = returns;
-      return false;
-    }
-    own_full_at_ = UINT64_MAX;
+    if (st == Status::kAgain && retry_after_ns < 0) own_full_at_ = returns;
     return false;
   }
   ++item.attempt;
   item.ticket = 0;
+  own_granted_locked(item, permit);
+  return true;
+}
+
+void BatchRun::own_granted_locked(Item& item, core::PermitId permit) {
   item.own = permit;
+  if (adaptive_) item.grant_epoch = adaptive_->epoch();
   if (options_.shared) {
     item.phase = Phase::kAcquiringShared;
     need_shared_.push_back(item.index);
@@ -219,7 +221,6 @@ bool BatchRun::own_without_wait_locked() {
     item.phase = Phase::kReady;
     ready_.push_back(item.index);
   }
-  return true;
 }
 
 void BatchRun::acquire_shared(Item& item, uint64_t* ticket) {
@@ -261,15 +262,7 @@ void BatchRun::on_own_granted(void* user, int status, core::PermitId permit) {
     self->pump();
     return;
   }
-  item.own = permit;
-  if (self->adaptive_) item.grant_epoch = self->adaptive_->epoch();
-  if (self->options_.shared) {
-    item.phase = Phase::kAcquiringShared;
-    self->need_shared_.push_back(item.index);
-  } else {
-    item.phase = Phase::kReady;
-    self->ready_.push_back(item.index);
-  }
+  self->own_granted_locked(item, permit);
   lock.unlock();
   self->pump();
 }

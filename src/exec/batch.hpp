@@ -180,6 +180,8 @@ class BatchRun {
   // Takes an own permit for the next queued item without waiting, if only a permit of this
   // batch coming back could free one (see own_full_at_). False: issue a waiting acquire.
   bool own_without_wait_locked() PTL_REQUIRES(mutex_);
+  // Item holds its own permit now: on to its shared acquire, or ready to start.
+  void own_granted_locked(Item& item, core::PermitId permit) PTL_REQUIRES(mutex_);
   static void on_own_granted(void* item, int status, core::PermitId permit);
   static void on_shared_granted(void* item, int status, core::PermitId permit);
   // Issues item's shared acquire with its estimate; called without mutex_.
