@@ -7,15 +7,26 @@
 # Fails on any crash, hang (-timeout), leak or broken invariant; the failing input is
 # kept in build-fuzz/fuzz-artifacts/.
 # Usage: fuzz.sh [SECONDS]
+# PTL_FUZZ_BUILD=DIR: use DIR, a tree already configured by clang with PTL_BUILD_FUZZERS,
+# PTL_SANITIZE=address,undefined and PTL_THREAD_SAFETY (scripts/test.sh's ASan+UBSan build,
+# which runs the test suites too), instead of configuring build-fuzz.
 # One input again: build-fuzz/tests/fuzz/ptl_fuzz_capi FILE (PTL_FUZZ_TRACE=1 lists its calls).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 secs=${1:-60}
-build="$root/build-fuzz"
+build=${PTL_FUZZ_BUILD:-$root/build-fuzz}
 
-CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DPTL_BUILD_FUZZERS=ON -DPTL_SANITIZE=address,undefined -DPTL_BUILD_EXAMPLES=OFF \
-  -DPTL_BUILD_TOOLS=OFF -DPTL_BUILD_BENCHMARKS=OFF -DPTL_THREAD_SAFETY=ON >/dev/null
+if [ -n "${PTL_FUZZ_BUILD:-}" ]; then
+  cache="$build/CMakeCache.txt"
+  for want in PTL_BUILD_FUZZERS:BOOL=ON PTL_THREAD_SAFETY:BOOL=ON \
+      PTL_SANITIZE:STRING=address,undefined; do
+    grep -qx "$want" "$cache" 2>/dev/null || { echo "fuzz.sh: $build lacks $want" >&2; exit 2; }
+  done
+else
+  CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DPTL_BUILD_FUZZERS=ON -DPTL_SANITIZE=address,undefined -DPTL_BUILD_EXAMPLES=OFF \
+    -DPTL_BUILD_TOOLS=OFF -DPTL_BUILD_BENCHMARKS=OFF -DPTL_THREAD_SAFETY=ON >/dev/null
+fi
 # The shared library too: with PTL_THREAD_SAFETY, clang's lock analysis of all of it fails
 # the build on a lock rule broken anywhere (ADR 17).
 cmake --build "$build" -j "$(nproc)" --target pocketflow_throttled ptl_fuzz_capi ptl_fuzz_uri \

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "registry/registry_backend.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 
@@ -12,10 +13,25 @@
 #endif
 
 namespace ptl::core {
+namespace {
+
+// The URI as an error message may show it: credentials (USER:PASSWORD@ before the host,
+// in any scheme a user may mistype) become "***@". Messages end up in logs.
+std::string shown_uri(std::string_view uri) {
+  const size_t scheme_end = uri.find("://");
+  if (scheme_end == std::string_view::npos) return std::string(uri);
+  const size_t host_start = scheme_end + 3;
+  const size_t host_end = std::min(uri.find_first_of("/?#", host_start), uri.size());
+  const size_t at = uri.substr(0, host_end).rfind('@');
+  if (at == std::string_view::npos || at < host_start) return std::string(uri);
+  return std::string(uri.substr(0, host_start)) + "***" + std::string(uri.substr(at));
+}
+
+}  // namespace
 
 std::unique_ptr<RegistryBackend> RegistryBackend::open(std::string_view uri) {
   if (uri == "local:" || uri == "local://") return std::make_unique<LocalRegistry>();
-  const std::string shown(uri);
+  const std::string shown = shown_uri(uri);
   if (uri.starts_with("redis://")) {
 #ifdef PTL_WITH_REDIS
     return std::make_unique<redis::RedisRegistry>(uri);
@@ -33,7 +49,7 @@ std::unique_ptr<RegistryBackend> RegistryBackend::open(std::string_view uri) {
 }
 
 void RegistryBackend::destroy(std::string_view uri, bool force) {
-  const std::string shown(uri);
+  const std::string shown = shown_uri(uri);
   if (uri.starts_with("shm://")) return shm::destroy_segment(shm::parse_shm_uri(uri), force);
   if (uri.starts_with("local:")) {
     fail(Status::kInvalid, "registry URI '" + shown +

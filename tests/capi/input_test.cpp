@@ -45,6 +45,19 @@ TEST(CapiNull, RegistryFunctions) {
   EXPECT_STRNE(ptl_last_error(), "");
 }
 
+TEST(CapiInput, ARegistryUriInAnErrorNeverShowsItsPassword) {
+  // A mistyped scheme, and redis:// in a build without it, still name the URI, not the secret.
+  for (const char* uri : {"redis5://user:hunter2@127.0.0.1:1/0", "ftp://:hunter2@host"}) {
+    ptl_registry* r = nullptr;
+    EXPECT_EQ(ptl_registry_open(uri, &r), PTL_EINVAL) << uri;
+    const std::string message = ptl_last_error();
+    EXPECT_EQ(message.find("hunter2"), std::string::npos) << message;
+    EXPECT_NE(message.find("***@"), std::string::npos) << message;
+    EXPECT_EQ(ptl_registry_destroy(uri, 0), PTL_EINVAL) << uri;
+    EXPECT_EQ(std::string(ptl_last_error()).find("hunter2"), std::string::npos);
+  }
+}
+
 TEST(CapiNull, LimiterFunctions) {
   ptl_limiter_config cfg = make_cfg(2, 0, 1.0, 10);
   ptl_permit p = 0;
