@@ -101,6 +101,8 @@ TEST_F(PtlctlCli, EveryCommandHasItsOwnHelpAndTheVersion) {
     EXPECT_NE(reg.out.find(option), std::string::npos) << option << reg.out;
   }
   EXPECT_EQ(reg.out.find("--interval"), std::string::npos) << "watch's option" << reg.out;
+  const ProcessResult presets = run({PTLCTL, "presets", "--uri", "local:"}, kHangGuard);
+  EXPECT_EQ(presets.exit_status, 0) << "every command takes --uri: " << presets.err;
   const ProcessResult watch = run({PTLCTL, "watch", "--help"}, kHangGuard);
   EXPECT_NE(watch.out.find("--interval"), std::string::npos) << watch.out;
   EXPECT_EQ(watch.out.find("--max-concurrent"), std::string::npos) << watch.out;

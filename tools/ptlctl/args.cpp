@@ -125,6 +125,8 @@ CommandLine::CommandLine() {
   CLI::App* presets =
       add_command(Command::kPresets, "presets", "provider policies for --preset-policy");
   presets->add_flag("--json", raw_.json, "JSON instead of a table");
+  // Accepted as every command accepts it ($PTL_REGISTRY_URI scripts), though unused here.
+  presets->add_option("--uri", raw_.uri, "unused: presets needs no registry")->type_name("URI");
 }
 
 CLI::App* CommandLine::add_command(Command command, const char* name, const char* description) {
