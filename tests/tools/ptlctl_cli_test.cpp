@@ -32,12 +32,14 @@ std::vector<std::string> rows_of(const std::string& text) {
 }
 
 // Terminal columns of the UTF-8 text `s`, for the names these tests use: one per code
-// point, two for the CJK Unified Ideographs (U+4E00..U+9FFF: lead bytes E4..E9).
+// point, two for the CJK Unified Ideographs (U+4E00..U+9FFF: lead bytes E4..E9), none for
+// the combining diacritics (U+0300..U+036F: lead bytes CC, CD).
 size_t columns(const std::string& s) {
   size_t n = 0;
   for (const char c : s) {
     const auto byte = static_cast<unsigned char>(c);
-    if ((byte & 0xC0) != 0x80) n += byte >= 0xE4 && byte <= 0xE9 ? 2 : 1;
+    if ((byte & 0xC0) == 0x80 || byte == 0xCC || byte == 0xCD) continue;
+    n += byte >= 0xE4 && byte <= 0xE9 ? 2 : 1;
   }
   return n;
 }
@@ -130,13 +132,14 @@ TEST_F(PtlctlCli, UsageErrorsSayWhatWasExpectedWithoutTheWholeUsage) {
 TEST_F(PtlctlCli, ListColumnsLineUpForUtf8Names) {
   const std::vector<std::string> names = {"plain",
                                           "\xC3\xBC"
-                                          "berlimit",                               // überlimit
-                                          "\xE9\x99\x90\xE6\xB5\x81\xE5\x99\xA8"};  // 限流器
+                                          "berlimit",                              // überlimit
+                                          "\xE9\x99\x90\xE6\xB5\x81\xE5\x99\xA8",  // 限流器
+                                          "cafe\xCC\x81"};  // café, e and a combining acute
   for (const std::string& name : names) register_here(name, 7);
   const ProcessResult r = ptlctl({"list"});
   ASSERT_EQ(r.exit_status, 0) << r.err;
   const std::vector<std::string> rows = rows_of(r.out);
-  ASSERT_EQ(rows.size(), 4u) << r.out;
+  ASSERT_EQ(rows.size(), 5u) << r.out;
   const size_t header = second_cell_column(rows[0]);
   EXPECT_EQ(header, columns("berlimit") + 1 + 2) << "the widest name and two blanks";
   for (size_t i = 1; i < rows.size(); ++i) {
