@@ -92,7 +92,9 @@ dev_files+="|$libdir/pkgconfig/pocketflow_throttled\.pc|$libdir/cmake/pocketflow
 expect_only "$dev_pkg" "^($dev_files$doc_files)$"
 expect_file "$tools_pkg" /usr/bin/ptlctl
 expect_file "$tools_pkg" /usr/bin/ptl-demo
-expect_only "$tools_pkg" "^(/usr/bin/ptl(ctl|-demo)$doc_files)$"
+expect_file "$tools_pkg" /usr/share/man/man1/ptlctl.1
+expect_file "$tools_pkg" /usr/share/man/man1/ptl-demo.1
+expect_only "$tools_pkg" "^(/usr/bin/ptl(ctl|-demo)|/usr/share/man/man1/ptl(ctl|-demo)\.1$doc_files)$"
 for pkg in "${packages[@]}"; do
   printf '%-28s %s\n' "$pkg" "$(files "$pkg" | tr '\n' ' ')"
 done

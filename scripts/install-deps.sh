@@ -9,6 +9,7 @@ packages=(
   clang-format clang-tidy
   clang libclang-rt-14-dev  # fuzz.sh: libFuzzer, sanitizer runtimes; test.sh: -Wthread-safety
   abigail-tools file lintian  # check-abi.sh (abidw, abidiff); check-deb.sh (cpack, lintian)
+  libcli11-dev  # ptlctl, ptl-demo: command lines (CLI11 2.1, header-only; not the library)
   python3-dev python3-venv  # bindings/python: its C extension (Python.h; gcc: build-essential), venv
 )
 if [ "$(id -u)" -ne 0 ]; then

@@ -461,19 +461,19 @@ TEST_F(Ptlctl, RemoveDeletesForEveryone) {
 TEST_F(Ptlctl, BadUsageExitsTwoNamingTheProblem) {
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
       {{"frobnicate"}, "unknown command 'frobnicate'"},
-      {{"stats"}, "needs a limiter NAME"},
+      {{"stats"}, "expected a limiter NAME"},
       {{"list", "extra"}, "unexpected argument 'extra'"},
       {{"register", "x"}, "--max-concurrent"},
-      {{"register", "x", "--max-concurrent", "0"}, "--max-concurrent must be"},
+      {{"register", "x", "--max-concurrent", "0"}, "expected an integer 1..4294967295, got '0'"},
       {{"register", "x", "--max-concurrent", "-3"}, "'-3'"},
       {{"register", "x", "--max-concurrent", "2", "--window", "nan"}, "'nan'"},
       {{"register", "x", "--max-concurrent", "2", "--max-per-window", "5x"}, "'5x'"},
       {{"register", "x", "--max-concurrent"}, "needs a value"},
       {{"register", "x", "--replace"}, "needs a limit to change"},
-      {{"stats", "x", "--max-concurrent", "2"}, "belong to register"},
-      {{"stats", "x", "--window", "60"}, "belong to register"},
-      {{"list", "--count", "2"}, "belong to watch"},
-      {{"list", "--interval", "1"}, "belong to watch"},
+      {{"stats", "x", "--max-concurrent", "2"}, "--max-concurrent belongs to register"},
+      {{"stats", "x", "--window", "60"}, "--window belongs to register"},
+      {{"list", "--count", "2"}, "--count belongs to watch"},
+      {{"list", "--interval", "1"}, "--interval belongs to watch"},
       {{"list", "--bogus"}, "unknown option --bogus"},
       {{"list", "--force"}, "--force belongs to destroy"},
       {{"destroy", "x"}, "unexpected argument 'x'"},
@@ -489,8 +489,8 @@ TEST_F(Ptlctl, BadUsageExitsTwoNamingTheProblem) {
       {{"register", "x", "--limit", "tokens:5/0s"}, "window '0s'"},
       {{"register", "x", "--limit", "tokens:5/1y"}, "window '1y'"},
       {{"register", "x", "--limit"}, "needs a value"},
-      {{"stats", "x", "--limit", "a:1"}, "belong to register"},
-      {{"list", "--preset-policy", "p"}, "belong to register"},
+      {{"stats", "x", "--limit", "a:1"}, "--limit belongs to register"},
+      {{"list", "--preset-policy", "p"}, "--preset-policy belongs to register"},
   };
   for (const auto& [args, message] : cases) {
     const ProcessResult r = ptlctl(args);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Command-line parsing for ptlctl: strict, with messages that name the bad argument.
+// ptlctl's command line (CLI11): subcommands with their own options and --help, strict
+// values, and messages that name the command, the option and what was expected.
 #pragma once
 
 #include <pocketflow_throttled/ptl.h>
@@ -9,19 +10,11 @@
 #include <string>
 #include <vector>
 
+#include "values.hpp"
+
 namespace ptlctl {
 
-enum class Command {
-  kList,
-  kStats,
-  kWatch,
-  kRegister,
-  kRemove,
-  kDestroy,
-  kPresets,
-  kHelp,
-  kVersion
-};
+enum class Command { kList, kStats, kWatch, kRegister, kRemove, kDestroy, kPresets };
 
 // Which limits the command line gave (register --replace changes only those).
 struct LimitsGiven {
@@ -32,15 +25,8 @@ struct LimitsGiven {
   bool any() const { return max_concurrent || max_per_window || window || max_cost_per_window; }
 };
 
-// One --limit UNIT:MAX[/WINDOW] of register (window 0: a held limit).
-struct LimitArg {
-  std::string unit;
-  uint64_t max = 0;
-  int64_t window_ns = 0;
-};
-
 struct Options {
-  Command command = Command::kHelp;
+  Command command = Command::kList;
   std::string uri;  // empty: $PTL_REGISTRY_URI
   std::string name;
   bool json = false;
@@ -58,16 +44,15 @@ struct Options {
   std::optional<uint64_t> count;  // lines to print, then exit; unset = until interrupted
 };
 
-// Why parsing failed; main prints it with the usage hint and exits 2.
-struct UsageError {
-  std::string message;
+// A parsed command line: the options of a command to run, or else `text` for main to print
+// and `exit_status` to return (--help and --version: stdout, 0; bad usage: stderr, 2).
+struct Parsed {
+  std::optional<Options> options;
+  std::string text;
+  int exit_status = 0;
 };
 
-// Parses argv. Returns the options, or a UsageError naming the offending argument.
 // Global options (--uri, --json) may stand before or after the command.
-std::optional<Options> parse(int argc, char** argv, UsageError* error);
-
-// The text of `ptlctl --help`.
-const char* usage();
+Parsed parse(int argc, char** argv);
 
 }  // namespace ptlctl

@@ -85,6 +85,21 @@ std::string wall_clock() {
   return buf;
 }
 
+// A sample's wall-clock time for watch --json: RFC 3339 in UTC with milliseconds
+// ("2026-12-07T23:59:58.123Z", sorts as text, read by every date library) and the same
+// instant in Unix milliseconds (for arithmetic without a date parser).
+std::string time_fields(const timespec& now) {
+  tm utc{};
+  gmtime_r(&now.tv_sec, &utc);
+  const long ms = now.tv_nsec / 1000000;
+  char buf[96];
+  std::snprintf(buf, sizeof buf,
+                "\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"unix_ms\":%lld",
+                utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min,
+                utc.tm_sec, ms, static_cast<long long>(now.tv_sec) * 1000 + ms);
+  return buf;
+}
+
 // Waits `seconds` or until SIGINT/SIGTERM (blocked by main for watch); true if signalled.
 bool wait_or_signal(double seconds) {
   sigset_t set;
@@ -198,6 +213,8 @@ int watch(ptl_registry* reg, const Options& opts) {
       return report_failure(opts.name.c_str(), rc);
     }
     const double t = monotonic_seconds();
+    timespec sampled{};
+    clock_gettime(CLOCK_REALTIME, &sampled);
     // Counters only grow, unless the limiter was removed and registered again.
     const uint64_t granted =
         now.total_acquired >= prev.total_acquired ? now.total_acquired - prev.total_acquired : 0;
@@ -206,8 +223,8 @@ int watch(ptl_registry* reg, const Options& opts) {
       std::string obj = stats_json(opts.name, now);
       obj.pop_back();
       char extra[64];
-      std::snprintf(extra, sizeof extra, ",\"grants_per_second\":%.1f}", rate);
-      std::printf("%s%s\n", obj.c_str(), extra);
+      std::snprintf(extra, sizeof extra, ",\"grants_per_second\":%.1f,", rate);
+      std::printf("%s%s%s}\n", obj.c_str(), extra, time_fields(sampled).c_str());
     } else {
       const std::vector<std::string> cells = state_cells(now);
       std::printf("%-12s  %-9s  %-11s  %-7s  %.1f\n", wall_clock().c_str(), cells[0].c_str(),

@@ -51,8 +51,6 @@ int run(ptl_registry* reg, const ptlctl::Options& opts) {
       return ptlctl::remove(reg, opts);
     case ptlctl::Command::kDestroy:
     case ptlctl::Command::kPresets:
-    case ptlctl::Command::kHelp:
-    case ptlctl::Command::kVersion:
       break;
   }
   return 2;
@@ -61,20 +59,12 @@ int run(ptl_registry* reg, const ptlctl::Options& opts) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  ptlctl::UsageError error;
-  const auto opts = ptlctl::parse(argc, argv, &error);
-  if (!opts) {
-    std::fprintf(stderr, "ptlctl: %s\n(see ptlctl --help)\n", error.message.c_str());
-    return 2;
+  const ptlctl::Parsed parsed = ptlctl::parse(argc, argv);
+  if (!parsed.options) {
+    std::fputs(parsed.text.c_str(), parsed.exit_status == 0 ? stdout : stderr);
+    return parsed.exit_status;
   }
-  if (opts->command == ptlctl::Command::kHelp) {
-    std::fputs(ptlctl::usage(), stdout);
-    return 0;
-  }
-  if (opts->command == ptlctl::Command::kVersion) {
-    std::printf("ptlctl %s\n", ptl_version_string());
-    return 0;
-  }
+  const ptlctl::Options* opts = &*parsed.options;
   if (opts->command == ptlctl::Command::kPresets) return ptlctl::presets(*opts);
   std::string uri = opts->uri;
   if (uri.empty()) {

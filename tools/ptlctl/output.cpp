@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <utility>
 
+#include "width.hpp"
+
 namespace ptlctl {
 
 std::string json_string(std::string_view text) {
@@ -120,13 +122,13 @@ void Table::print(std::FILE* out) const {
   std::vector<size_t> width;
   for (const auto& row : rows_) {
     width.resize(std::max(width.size(), row.size()));
-    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], display_width(row[i]));
   }
   for (const auto& row : rows_) {
     std::string line;
     for (size_t i = 0; i < row.size(); ++i) {
       line += row[i];
-      if (i + 1 < row.size()) line.append(width[i] - row[i].size() + 2, ' ');
+      if (i + 1 < row.size()) line.append(width[i] - display_width(row[i]) + 2, ' ');
     }
     std::fprintf(out, "%s\n", line.c_str());
   }

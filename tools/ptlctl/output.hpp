@@ -43,7 +43,8 @@ std::string policy_text(const std::vector<LimitUsage>& limits);
 std::string stats_json(std::string_view name, const ptl_limiter_stats& s,
                        const std::vector<LimitUsage>* limits = nullptr);
 
-// Rows of cells printed with every column padded to its widest cell.
+// Rows of cells printed with every column padded to its widest cell, in terminal columns
+// (display_width), so UTF-8 names line up.
 class Table {
  public:
   explicit Table(std::vector<std::string> header) { rows_.push_back(std::move(header)); }

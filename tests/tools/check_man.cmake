@@ -1,0 +1,50 @@
+# SPDX-License-Identifier: MIT
+# A man page cannot go stale silently: it must name every command (as a .SS section) and
+# every option that TOOL --help and TOOL COMMAND --help show, and groff must render it
+# without a warning (when groff is installed).
+# Usage: cmake -DTOOL=path -DMAN=page.1 [-DGROFF=path] -P check_man.cmake
+function(help_of out)
+  execute_process(COMMAND ${TOOL} ${ARGN} --help OUTPUT_VARIABLE text RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "${TOOL} ${ARGN} --help: exit status ${rc}")
+  endif()
+  set(${out} "${text}" PARENT_SCOPE)
+endfunction()
+
+file(READ ${MAN} page)
+string(REPLACE "\\-" "-" page "${page}")  # roff's minus is the option's hyphen
+help_of(helps)
+set(missing "")
+string(FIND "${helps}" "\nSubcommands:\n" at)
+if(at GREATER_EQUAL 0)
+  string(SUBSTRING "${helps}" ${at} -1 listing)
+  string(REGEX MATCHALL "\n  [a-z][a-z-]* " commands "${listing}")
+  foreach(command IN LISTS commands)
+    string(STRIP "${command}" command)
+    help_of(text ${command})
+    string(APPEND helps "${text}")
+    if(NOT page MATCHES "\n\\.SS ${command}[ \n]")
+      list(APPEND missing "command ${command}")
+    endif()
+  endforeach()
+endif()
+string(REGEX MATCHALL "--[a-z][a-z-]*" options "${helps}")
+list(REMOVE_DUPLICATES options)
+foreach(option IN LISTS options)
+  if(NOT page MATCHES "${option}([^a-z-]|$)")
+    list(APPEND missing "option ${option}")
+  endif()
+endforeach()
+if(missing)
+  message(FATAL_ERROR "${MAN} does not mention what --help shows: ${missing}")
+endif()
+list(LENGTH options n)
+message(STATUS "${MAN}: all ${n} options of the help mentioned")
+
+if(GROFF)
+  execute_process(COMMAND ${GROFF} -ww -man -Tutf8 -z ${MAN} ERROR_VARIABLE warnings
+                  RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0 OR NOT warnings STREQUAL "")
+    message(FATAL_ERROR "groff -ww on ${MAN} (status ${rc}):\n${warnings}")
+  endif()
+endif()
