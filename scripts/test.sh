@@ -3,7 +3,7 @@
 # The README's second command, and what CI runs: install what is needed, check the
 # formatting, clang-tidy, internal type names and clang's thread-safety analysis, then
 # build and run every test in a normal build, under ASan+UBSan and under TSan, and check
-# the installed package from a consumer's side.
+# the installed package from a consumer's side (C, C++, Rust, Go, the Python wheel).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 jobs=$(nproc)
@@ -26,6 +26,9 @@ ctest --test-dir "$root/build-ci" --output-on-failure -j "$jobs"
 
 step "Python binding (venv, pytest) against the build"
 bash "$root/bindings/python/test.sh" "$root/build-ci"
+
+step "Python wheel: sdist, wheel from it (Release library, -j2), auditwheel, fresh venv, pytest, mypy"
+bash "$root/bindings/python/check-wheel.sh"
 
 step "Rust and Go bindings (cargo test, go test -race) against an installed copy"
 # Inside the build tree, not /tmp: nothing else on the machine may clean it up meanwhile.

@@ -28,10 +28,9 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/ptl-py-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 venv=${PTL_PY_VENV:-$work/venv}
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-mkdir "$work/pkg"  # pip builds in the source folder: install from a copy
-cp -r "$root/bindings/python/pyproject.toml" "$root/bindings/python/setup.py" \
-  "$root/bindings/python/README.md" "$root/bindings/python/src" "$work/pkg/"
-"$venv/bin/python" -m pip install -q --disable-pip-version-check "$work/pkg" aiolimiter
+# The package without a library of its own (just its C extension): the one above is used.
+"$venv/bin/python" -m pip install -q --disable-pip-version-check \
+  -C cmake.define.PTL_PY_BUNDLE_LIBRARY=OFF "$root" aiolimiter
 
 if [ -z "${PTL_BENCH_ORIGINAL:-}" ]; then
   if "$venv/bin/python" -m pip download -q --disable-pip-version-check --no-deps \

@@ -29,7 +29,7 @@ BOGUS_PERMIT = 123456789  # never handed out by a fresh limiter
 
 
 @pytest.mark.skipif(PURE, reason="PTL_PY_PURE is set: the ctypes path is under test")
-@pytest.mark.skipif(not BUILDABLE, reason="setup.py builds the extension on CPython 3.10+")
+@pytest.mark.skipif(not BUILDABLE, reason="the build makes the extension on CPython 3.10+")
 def test_extension_is_in_use():
     """A build of the extension that failed silently (pip only warns) is caught here."""
     assert N.speedups is not None, f"pocketflow_throttled._speedups: {N.SPEEDUPS_WHY}"

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* pocketflow_throttled._speedups: what its files share (private: in the sdist, not
- * installed; ADR 0020). One extension module, built by setup.py from
+ * installed; ADR 0020). One extension module, built by bindings/python/CMakeLists.txt from
  *
  *   _speedups.c       the module: init() and what it is handed, the interned names,
  *                     PyInit__speedups;
