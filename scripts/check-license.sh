@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # The license is MIT (LICENSE). Checks that every source file of the repository says so
-# in an SPDX line near its top, and that the copies the packages carry (bindings/go and
-# bindings/python: a Go module and a Python sdist only ship what is inside their folder)
+# in an SPDX line near its top, and that the copies the packages carry (bindings/go,
+# bindings/python and the two Rust crates: a Go module, a Python sdist and a .crate only
+# ship what is inside their folder)
 # are the root LICENSE, byte for byte.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -17,7 +18,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   printf '  %s\n' "${missing[@]}" >&2
   exit 1
 fi
-for copy in bindings/go/LICENSE bindings/python/LICENSE; do
+for copy in bindings/go/LICENSE bindings/python/LICENSE bindings/rust/LICENSE \
+  bindings/rust/pocketflow-throttled-sys/LICENSE; do
   cmp -s LICENSE "$copy" || { echo "check-license: $copy differs from LICENSE" >&2; exit 1; }
 done
 head -n 1 LICENSE | grep -qx 'MIT License' || { echo "check-license: LICENSE is not MIT" >&2; exit 1; }
