@@ -13,8 +13,10 @@
 #    PREFIX, as for any library outside the system folders).
 # 4. Bundled: with no library to find (no PKG_CONFIG_PATH, PTL_LIB_DIR or LD_LIBRARY_PATH,
 #    none in the loader's cache or the system folders: asserted), `cargo test --features
-#    bundled` of the unpacked safe crate, and a new project made with `cargo add
-#    pocketflow-throttled --features bundled` that runs and does not need the shared library.
+#    bundled` of the unpacked safe crate, a new project made with `cargo add
+#    pocketflow-throttled --features bundled` that runs and does not need the shared
+#    library, and there `cargo test -p pocketflow-throttled-sys` (the -sys package's tests,
+#    with the bundled feature that project gives it).
 #    Both share one CARGO_TARGET_DIR, so the C++ library is compiled once.
 # Fails with a message naming the step that failed.
 set -euo pipefail
@@ -26,9 +28,10 @@ fail() { echo "check-package: $*" >&2; exit 1; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/ptl-rust-package.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$here/Cargo.toml" | head -n 1)
-sys_version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$here/pocketflow-throttled-sys/Cargo.toml" |
-  head -n 1)
+# A package's version: the first `version = "..."` line of its manifest.
+version_of() { sed -n '/^version = /{s/^version = "\(.*\)"$/\1/p;q}' "$1/Cargo.toml"; }
+version=$(version_of "$here")
+sys_version=$(version_of "$here/pocketflow-throttled-sys")
 
 echo "--- cargo package --workspace (at ${SECONDS} s)"
 # --allow-dirty: CI may run on work not yet committed; the files packaged are what is checked.
@@ -37,7 +40,8 @@ CARGO_TARGET_DIR="$work/package-target" bash "$here/package.sh" --allow-dirty --
 crates=("$work/package-target/package/pocketflow-throttled-sys-$sys_version.crate"
   "$work/package-target/package/pocketflow-throttled-$version.crate")
 for c in "${crates[@]}"; do [[ -f "$c" ]] || fail "cargo package made no $(basename "$c")"; done
-tar -tzf "${crates[0]}" | grep -q "/vendor/capi/CMakeLists.txt$" ||
+listing=$(tar -tzf "${crates[0]}") || fail "cannot list $(basename "${crates[0]}")"
+grep -q "/vendor/capi/CMakeLists.txt$" <<<"$listing" ||
   fail "the -sys package carries no library sources (vendor/)"
 
 echo "--- a directory source in place of crates.io: the packages and their dependencies (at ${SECONDS} s)"
@@ -85,7 +89,12 @@ run_app() { # run_app NAME: runs it, checks its output, prints its binary's path
   [[ "$out" == "in flight: 1" ]] || fail "$1 printed '$out', not 'in flight: 1'"
   echo "$CARGO_TARGET_DIR/debug/$1"
 }
-needs_ptl() { readelf -d "$1" | grep -q 'NEEDED.*libpocketflow_throttled'; }
+# Whole outputs are captured before grep: grep -q could close a pipe early (SIGPIPE, pipefail).
+needs_ptl() {
+  local dyn
+  dyn=$(readelf -d "$1") || fail "readelf -d $1 failed"
+  grep -q 'NEEDED.*libpocketflow_throttled' <<<"$dyn"
+}
 
 export CARGO_TARGET_DIR="$work/target"
 echo "--- system library (pkg-config): cargo test of both packages, cargo add (at ${SECONDS} s)"
@@ -102,7 +111,8 @@ unset PKG_CONFIG_PATH LD_LIBRARY_PATH PTL_LIB_DIR
 if pkg-config --exists pocketflow_throttled; then
   fail "pkg-config finds pocketflow_throttled: the bundled check needs a machine without it"
 fi
-if ldconfig -p | grep -q libpocketflow_throttled ||
+cache=$(ldconfig -p) || fail "ldconfig -p failed"
+if grep -q libpocketflow_throttled <<<"$cache" ||
   compgen -G "/usr/lib/*/libpocketflow_throttled*" >/dev/null ||
   compgen -G "/usr/*lib*/libpocketflow_throttled*" >/dev/null; then
   fail "libpocketflow_throttled is installed in a system folder: the bundled check needs none"
@@ -112,6 +122,10 @@ fi
 new_app app-bundled pocketflow-throttled --features bundled
 bin=$(run_app app-bundled)
 if needs_ptl "$bin"; then fail "app-bundled needs the shared libpocketflow_throttled"; fi
+# The -sys package's own tests, as app-bundled's dependency: with the features that project
+# gives it (bundled), so from the same build, not a second one.
+(cd "$work/app-bundled" && cargo test --quiet -p pocketflow-throttled-sys) ||
+  fail "cargo test of the packaged -sys crate with bundled (as app-bundled's dependency) failed"
 builds=$(find "$CARGO_TARGET_DIR" -name libptl_core.a -path '*pocketflow-throttled-sys*' | wc -l)
 [[ "$builds" -eq 1 ]] || fail "the bundled library was compiled $builds times, not once"
 echo "check-package: both crates package, test and install with cargo add (system, bundled), in ${SECONDS} s"
