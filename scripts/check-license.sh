@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # The license is MIT (LICENSE). Checks that every source file of the repository says so
-# in an SPDX line near its top, and that the copy the Go module carries (bindings/go: a
-# Go module only ships what is inside its folder) is the root LICENSE, byte for byte. The
-# Python sdist and wheel are built from the root (pyproject.toml) and carry LICENSE itself.
+# in an SPDX line near its top, and that the copies the packages carry (bindings/go and the
+# two Rust crates: a Go module and a .crate only ship what is inside their folder) are the
+# root LICENSE, byte for byte. The Python sdist and wheel are built from the root
+# (pyproject.toml) and carry LICENSE itself.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -17,7 +18,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   printf '  %s\n' "${missing[@]}" >&2
   exit 1
 fi
-for copy in bindings/go/LICENSE; do
+for copy in bindings/go/LICENSE bindings/rust/LICENSE \
+  bindings/rust/pocketflow-throttled-sys/LICENSE; do
   cmp -s LICENSE "$copy" || { echo "check-license: $copy differs from LICENSE" >&2; exit 1; }
 done
 head -n 1 LICENSE | grep -qx 'MIT License' || { echo "check-license: LICENSE is not MIT" >&2; exit 1; }

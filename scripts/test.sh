@@ -39,6 +39,10 @@ bash "$root/bindings/rust/test.sh" "$bind_prefix"
 bash "$root/bindings/go/test.sh" "$bind_prefix"
 # go get as a user runs it: a file:// module proxy serving bindings/go, no replace line.
 bash "$root/scripts/check-go-get.sh" "$bind_prefix"
+
+step "Rust crates as packaged: cargo package, cargo test and cargo add (system library, bundled)"
+# The same installed copy for the system-library half; the bundled half finds none (asserted).
+bash "$root/bindings/rust/check-package.sh" "$bind_prefix"
 rm -rf "$bind_prefix"
 
 step "install and consume (pkg-config from C, find_package from C++)"

@@ -66,8 +66,10 @@
 //! needs no runtime. Dropping the future cancels the wait. [`Limiter::acquire_amounts_async`]
 //! is its policy form.
 //!
-//! Linking: `build.rs` finds `libpocketflow_throttled` through `PTL_LIB_DIR` or `pkg-config`
-//! (see the crate's `build.rs`); at run time the loader must find it too (`LD_LIBRARY_PATH`).
+//! Linking (done by [`sys`], the `pocketflow-throttled-sys` crate): by default the installed
+//! `libpocketflow_throttled` found through `pkg-config` (or `PTL_LIB_DIR`), which the loader
+//! must find at run time too (a system install, or `LD_LIBRARY_PATH`); with the `bundled`
+//! feature, the library built from source and linked statically.
 #![warn(missing_docs)]
 
 mod config;
@@ -76,7 +78,7 @@ mod future;
 mod limiter;
 mod policy;
 mod registry;
-pub mod sys;
+pub use pocketflow_throttled_sys as sys;
 
 pub use config::{Config, Stats};
 pub use error::{Error, Result};

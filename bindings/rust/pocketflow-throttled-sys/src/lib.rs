@@ -1,8 +1,13 @@
 // SPDX-License-Identifier: MIT
-//! Raw declarations of the C ABI (`include/pocketflow_throttled/ptl.h`), written by hand.
+//! Raw declarations of the C ABI of **pocketflow-throttled**
+//! (`include/pocketflow_throttled/ptl.h`), written by hand, and the link to the library.
 //!
-//! Only what the safe layer uses is declared. Everything here is `unsafe` to call and
-//! follows the header's contracts; prefer the safe types of the crate root.
+//! Only what the safe crate `pocketflow-throttled` uses is declared. Everything here is
+//! `unsafe` to call and follows the header's contracts; prefer the safe crate.
+//!
+//! The library is found by the build script: the installed one through `pkg-config`
+//! (`PKG_CONFIG_PATH` is honoured; `PTL_LIB_DIR` names its folder directly), or, with the
+//! `bundled` feature, built from the sources packaged in the crate and linked statically.
 #![allow(non_camel_case_types, missing_docs)]
 
 use std::os::raw::{c_char, c_int, c_void};
