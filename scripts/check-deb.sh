@@ -2,12 +2,13 @@
 # SPDX-License-Identifier: MIT
 # Builds the Debian packages from the debian/ source package as a Debian maintainer does
 # (dpkg-buildpackage -us -uc -b, on a copy of the working tree in a temporary folder, so
-# the repository stays clean), checks their files and metadata (dpkg-deb -c / -f / -e),
+# the repository stays clean), checks that the build log shows the hardening flags (blhc)
+# and the packages' files and metadata (dpkg-deb -c / -f / -e),
 # fails on any lintian error or warning, installs them with dpkg, builds and runs
 # consumers against the installed system files only (C through pkg-config, C++ through
 # find_package, the Go binding's tests through cgo and pkg-config), runs the installed
 # ptlctl and ptl-demo, and purges the packages again, so the machine is left as it was.
-# Needs root (dpkg -i), dpkg-dev, debhelper, lintian and go.
+# Needs root (dpkg -i), dpkg-dev, debhelper, lintian, blhc and go.
 # Usage: check-deb.sh   (DEB_BUILD_OPTIONS defaults to "nocheck parallel=2": the test
 #                        suite runs in the other CI steps)
 set -euo pipefail
@@ -21,7 +22,7 @@ fail() { echo "check-deb: $*" >&2; exit 1; }
 step() { printf -- '--- %s (at %d s)\n' "$*" "$SECONDS"; }
 [ $# -eq 0 ] || fail "takes no arguments (it builds its own tree with dpkg-buildpackage)"
 [ "$(id -u)" -eq 0 ] || fail "run as root (dpkg -i / dpkg --purge)"
-for tool in dpkg-buildpackage dh lintian go; do
+for tool in dpkg-buildpackage dh lintian blhc go; do
   command -v "$tool" >/dev/null || fail "$tool is not installed (scripts/install-deps.sh)"
 done
 for pkg in "${packages[@]}"; do
@@ -71,6 +72,11 @@ for pkg in "${packages[@]}"; do
 done
 changes=$work/pocketflow-throttled_${version}_${arch}.changes
 [ -f "$changes" ] || fail "missing $(basename "$changes")"
+# Every compile and link line of the build log carries dpkg-buildflags' hardening flags
+# (bindnow: hardening=+all; PIE is the compiler's default on the architectures blhc knows).
+blhc --arch="$arch" --bindnow "$work/build.log" >"$work/blhc.log" 2>&1 ||
+  { head -n 20 "$work/blhc.log"; fail "blhc: compiler or linker flags without the hardening set"; }
+echo "blhc: every compile and link line has the hardening flags"
 
 # ---- contents ---------------------------------------------------------------------------
 files() { dpkg-deb -c "$(deb "$1")" | awk '$1 !~ /^d/ {print $6}' | sed 's|^\./|/|'; }

@@ -9,7 +9,7 @@ packages=(
   clang-format clang-tidy
   clang libclang-rt-14-dev  # fuzz.sh: libFuzzer, sanitizer runtimes; test.sh: -Wthread-safety
   abigail-tools  # check-abi.sh (abidw, abidiff)
-  debhelper lintian  # check-deb.sh: dpkg-buildpackage of debian/ (dh, compat 13), lintian
+  debhelper lintian blhc  # check-deb.sh: dpkg-buildpackage of debian/ (dh, compat 13), its checks
   python3-dev python3-venv  # bindings/python: its C extension (Python.h; gcc: build-essential), venv
 )
 if [ "$(id -u)" -ne 0 ]; then
