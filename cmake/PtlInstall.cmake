@@ -28,7 +28,8 @@ install(FILES
 # into /usr (the Debian packages) names /usr instead, as distributions' .pc files do:
 # pkg-config then drops -I/usr/include and -L of the multiarch libdir, its own system
 # folders, and prints just -lpocketflow_throttled. Which one is chosen at install time,
-# by the prefix installed into (cmake --install --prefix, CPack's).
+# by the prefix installed into (cmake --install --prefix, or DESTDIR with prefix /usr
+# as dh_auto_install does for the Debian packages).
 file(RELATIVE_PATH _ptl_pc_to_prefix "${CMAKE_INSTALL_FULL_LIBDIR}/pkgconfig"
      "${CMAKE_INSTALL_PREFIX}")
 string(REGEX REPLACE "/$" "" _ptl_pc_to_prefix "${_ptl_pc_to_prefix}")

@@ -8,7 +8,8 @@ packages=(
   libhiredis-dev redis-server  # the redis:// backend; its tests start their own server
   clang-format clang-tidy
   clang libclang-rt-14-dev  # fuzz.sh: libFuzzer, sanitizer runtimes; test.sh: -Wthread-safety
-  abigail-tools file lintian  # check-abi.sh (abidw, abidiff); check-deb.sh (cpack, lintian)
+  abigail-tools  # check-abi.sh (abidw, abidiff)
+  debhelper lintian blhc  # check-deb.sh: dpkg-buildpackage of debian/ (dh, compat 13), its checks
   libcli11-dev  # ptlctl, ptl-demo: command lines (CLI11 2.1, header-only; not the library)
   python3-dev python3-venv  # bindings/python: its C extension (Python.h; gcc: build-essential), venv
 )

@@ -51,8 +51,9 @@ bash "$root/scripts/check-install.sh" "$root/build-ci"
 step "ABI against the committed baseline (abi/)"
 bash "$root/scripts/check-abi.sh" "$root/build-ci"
 
-step "Debian packages: build, check, install, consume, purge"
-bash "$root/scripts/check-deb.sh" "$root/build-ci"
+step "Debian packages: dpkg-buildpackage, lintian, install, consume, purge"
+# Its own build (debian/, DEB_BUILD_OPTIONS="nocheck parallel=2"): the tests ran above.
+DEB_BUILD_OPTIONS="nocheck parallel=$jobs" bash "$root/scripts/check-deb.sh"
 
 # One clang build under ASan+UBSan serves the test suites, the libFuzzer targets and clang's
 # thread-safety analysis of the library (PTL_GUARDED_BY, PTL_REQUIRES: errors). Both
