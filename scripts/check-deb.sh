@@ -6,7 +6,7 @@
 # and the packages' files and metadata (dpkg-deb -c / -f / -e),
 # fails on any lintian error or warning, installs them with dpkg, builds and runs
 # consumers against the installed system files only (C through pkg-config, C++ through
-# find_package, the Go binding's tests through cgo and pkg-config), runs the installed
+# find_package, the Go, Python and Rust bindings: scripts/deb-consumers.sh), runs the installed
 # ptlctl and ptl-demo, and purges the packages again, so the machine is left as it was.
 # Needs root (dpkg -i), dpkg-dev, debhelper, lintian, blhc and go.
 # Usage: check-deb.sh   (DEB_BUILD_OPTIONS defaults to "nocheck parallel=2": the test
@@ -199,54 +199,11 @@ uses_system_lib() {  # BINARY: no rpath, and it loads the packaged library
 }
 
 # ---- consumers of the installed packages ------------------------------------------------
-# Each builds and runs a program against the installed files only (clean_env). The Python
-# and Rust bindings' consumers go here too: a function each, added to `consumers` below.
-consumer_c() {
-  step "C consumer through pkg-config"
-  local pcfile flags
-  pcfile=$("${clean_env[@]}" pkg-config --variable=pcfiledir pocketflow_throttled)
-  pcfile+=/pocketflow_throttled.pc
-  [ "$pcfile" = "$libdir/pkgconfig/pocketflow_throttled.pc" ] || fail "pkg-config found $pcfile"
-  flags=$("${clean_env[@]}" pkg-config --cflags --libs pocketflow_throttled)
-  echo "pkg-config --cflags --libs pocketflow_throttled: $flags"
-  # A system install names /usr: pkg-config leaves out its own system folders.
-  [ "$(echo $flags)" = "-lpocketflow_throttled" ] ||
-    fail "pkg-config printed '$flags' for a system install"
-  # shellcheck disable=SC2086  # flags are words on purpose
-  "${clean_env[@]}" cc -std=c11 -Wall -Werror -o "$work/consumer-c" \
-    "$root/tests/install/consumer.c" $flags -lpthread
-  uses_system_lib "$work/consumer-c"
-  "${clean_env[@]}" "$work/consumer-c"
-}
-
-consumer_cxx() {
-  step "C++ consumer through find_package"
-  local config_dir
-  "${clean_env[@]}" cmake -S "$root/tests/install/cxx" -B "$work/cxx-build" -G Ninja >/dev/null
-  config_dir=$(sed -n 's/^pocketflow_throttled_DIR:PATH=//p' "$work/cxx-build/CMakeCache.txt")
-  [ "$config_dir" = "$libdir/cmake/pocketflow_throttled" ] || fail "find_package used $config_dir"
-  echo "find_package(pocketflow_throttled): $config_dir"
-  "${clean_env[@]}" cmake --build "$work/cxx-build" >/dev/null
-  uses_system_lib "$work/cxx-build/consumer-cxx"
-  "${clean_env[@]}" "$work/cxx-build/consumer-cxx"
-}
-
-consumer_go() {
-  step "Go binding's tests through cgo and pkg-config"
-  # A build cache of its own: Go keys a cgo package on the CGO_* variables, not on what
-  # pkg-config printed, so a cached build against another copy of the library could be
-  # reused (see bindings/use_prefix.sh).
-  cp -r "$src/bindings/go" "$work/go"
-  (cd "$work/go" && "${clean_env[@]}" CGO_ENABLED=1 GOCACHE="$work/gocache" GOFLAGS=-mod=mod \
-    go test -c -o "$work/go.test" .) || fail "the Go binding does not build against the packages"
-  uses_system_lib "$work/go.test"
-  (cd "$work/go" && "${clean_env[@]}" "$work/go.test" -test.count=1 >"$work/go.log" 2>&1) ||
-    { cat "$work/go.log"; fail "the Go binding's tests failed against the packages"; }
-  echo "go test: $(tail -n 1 "$work/go.log")"
-}
-
-consumers=(consumer_c consumer_cxx consumer_go)
-for consumer in "${consumers[@]}"; do "$consumer"; done
+# shellcheck source=deb-consumers.sh
+source "$root/scripts/deb-consumers.sh"
+for consumer in consumer_c consumer_cxx consumer_go consumer_python consumer_rust; do
+  "$consumer"
+done
 
 step "installed tools"
 [ "$(command -v ptlctl)" = /usr/bin/ptlctl ] || fail "ptlctl resolves to $(command -v ptlctl)"

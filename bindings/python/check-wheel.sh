@@ -79,10 +79,13 @@ bad = [n for n in names if n.endswith((".c", ".h")) or "/include/" in n or "/cma
 assert not bad, f"the wheel carries build files: {bad}"
 PY
 
-step "fresh venv, pip install $(basename "$wheel")"
+step "fresh venv, pip install pocketflow-throttled-native (the wheel's folder as its index)"
 python3 -m venv "$work/venv"
 py=$work/venv/bin/python
-"$py" "${pip_q[@]}" "$wheel"  # the README's command
+# The README's command, with the repaired wheel's folder serving what PyPI would (PocketFlow
+# itself still comes from PyPI); pip must pick this wheel, not build anything.
+"$py" "${pip_q[@]}" --only-binary pocketflow-throttled-native \
+  --find-links "$(dirname "$wheel")" pocketflow-throttled-native
 "$py" "${pip_q[@]}" pytest pytest-asyncio mypy
 cd "$work"  # nothing of the source tree is importable from here
 "$py" - <<'PY'
