@@ -5,18 +5,11 @@
 #include <limits>
 
 #include "core/local_limiter.hpp"
+#include "core/saturating.hpp"
 #include "core/thread_annotations.hpp"
 #include "log/log.hpp"
 
 namespace ptl::core {
-namespace {
-
-uint64_t saturating_add(uint64_t a, uint64_t b) {
-  return b > std::numeric_limits<uint64_t>::max() - a ? std::numeric_limits<uint64_t>::max()
-                                                      : a + b;
-}
-
-}  // namespace
 
 PolicySpec LocalLimiter::apply_policy_locked(const PolicySpec& policy) {
   PolicySpec old = policy_ ? *policy_ : PolicySpec{};

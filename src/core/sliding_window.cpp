@@ -4,19 +4,12 @@
 #include <algorithm>
 #include <limits>
 
+#include "core/saturating.hpp"
+
 namespace ptl::core {
-namespace {
-
-constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
-
-uint64_t saturating_add(uint64_t a, uint64_t b) {
-  return b > kMax - a ? kMax : a + b;
-}
-
-}  // namespace
 
 void SlidingWindow::evict(Nanos now, Nanos window) {
-  const bool saturated = sum_ == kMax;
+  const bool saturated = sum_ == kMaxAmount;
   while (!entries_.empty() && entries_.front().time < now - window) {
     if (!saturated) sum_ -= entries_.front().amount;
     entries_.pop_front();
@@ -69,7 +62,7 @@ void SlidingWindow::correct(uint64_t id, uint64_t was, uint64_t now_amount) {
   // The entry holds this grant's `was` (and maybe merged grants' amounts besides).
   const uint64_t others = e.amount - std::min(e.amount, was);
   e.amount = saturating_add(others, now_amount);
-  if (sum_ == kMax) {
+  if (sum_ == kMaxAmount) {
     recompute_sum();  // a saturated sum cannot be corrected by subtraction
     return;
   }

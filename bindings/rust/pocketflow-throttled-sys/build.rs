@@ -111,6 +111,7 @@ mod bundled {
             .define("PTL_BUILD_TESTS", "OFF")
             .define("PTL_BUILD_EXAMPLES", "OFF")
             .define("PTL_BUILD_TOOLS", "OFF")
+            .define("PTL_UNITY_BUILD", "ON") // a one-off build: a few batches, not 70 files
             .define("PTL_WITH_REDIS", if hiredis { "ON" } else { "OFF" })
             .build_target("ptl_capi_static")
             .build();

@@ -21,8 +21,6 @@ constexpr uint64_t kRedisSlot = 0xFFFFFF;
 constexpr uint64_t kSerialMask = (uint64_t{1} << 40) - 1;
 std::atomic<uint64_t> g_next_serial{1};
 
-// The largest integer a double (the server's Lua number) holds exactly.
-constexpr uint64_t kMaxExact = (uint64_t{1} << 53) - 1;
 // Released permits remembered per limiter object for a settle after release (ADR 15).
 constexpr size_t kMaxReleased = 1024;
 // Policy changes between our read and our acquire that we follow before giving up.

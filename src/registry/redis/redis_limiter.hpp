@@ -42,6 +42,10 @@
 
 namespace ptl::core::redis {
 
+// The largest integer a double (the server's Lua number) holds exactly: limits and amounts
+// above it are refused, since the script could not count them exactly.
+inline constexpr uint64_t kMaxExact = (uint64_t{1} << 53) - 1;
+
 class RedisLimiter final : public LimiterBackend {
  public:
   RedisLimiter(std::shared_ptr<Backend> backend, std::string_view name);

@@ -13,9 +13,6 @@
 namespace ptl::core::redis {
 namespace {
 
-// The largest integer a double (the server's Lua number) holds exactly.
-constexpr uint64_t kMaxExact = (uint64_t{1} << 53) - 1;
-
 uint64_t to_u64(std::string_view s) {
   uint64_t v = 0;
   const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "core/saturating.hpp"
 #include "log/log.hpp"
 #include "registry/shm/policy_state.hpp"
 #include "registry/shm/segment.hpp"
@@ -12,11 +13,8 @@
 namespace ptl::shm {
 namespace {
 
-constexpr uint64_t kMaxAmount = std::numeric_limits<uint64_t>::max();
-
-uint64_t saturating_add(uint64_t a, uint64_t b) {
-  return b > kMaxAmount - a ? kMaxAmount : a + b;
-}
+using core::kMaxAmount;
+using core::saturating_add;
 
 // The stores of an intent: each sets a value, so applying it twice is applying it once.
 void apply_intent(Segment& seg, LimiterBlock& b) {

@@ -5,6 +5,7 @@
 #include <climits>
 #include <cstring>
 
+#include "core/saturating.hpp"
 #include "core/status.hpp"
 #include "log/log.hpp"
 #include "registry/shm/grants.hpp"
@@ -17,7 +18,7 @@
 namespace ptl::shm {
 namespace {
 
-constexpr uint64_t kMaxAmount = UINT64_MAX;
+using core::kMaxAmount;
 
 uint64_t serial_of(const Slot& s) {
   return s.word.load(std::memory_order_relaxed) >> 2;

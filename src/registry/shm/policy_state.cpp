@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/saturating.hpp"
 #include "core/status.hpp"
 #include "log/log.hpp"
 #include "registry/shm/arena.hpp"
@@ -18,7 +19,7 @@
 namespace ptl::shm {
 namespace {
 
-constexpr uint64_t kMaxAmount = std::numeric_limits<uint64_t>::max();
+using core::kMaxAmount;
 
 std::string_view unit_name(const UnitRecord& u) {
   return {u.name, std::min<size_t>(u.len, core::kMaxUnitBytes)};

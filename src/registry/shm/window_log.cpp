@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/saturating.hpp"
 #include "core/sliding_window.hpp"
 #include "core/status.hpp"
 #include "log/log.hpp"
@@ -16,13 +17,10 @@
 namespace ptl::shm {
 namespace {
 
-constexpr uint64_t kMaxAmount = std::numeric_limits<uint64_t>::max();
+using core::kMaxAmount;
+using core::saturating_add;
 constexpr uint64_t kMaxShift = 6;  // 16 << 6 = kMaxLogEntries
 static_assert((kFirstLogEntries << kMaxShift) == kMaxLogEntries);
-
-uint64_t saturating_add(uint64_t a, uint64_t b) {
-  return b > kMaxAmount - a ? kMaxAmount : a + b;
-}
 
 // Whether a grant at `now` goes into the newest entry (the log has one): it comes less
 // than window / 1024 after that entry was opened (exactly: 1024 * (now - opened) <
